@@ -1,0 +1,76 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Dependency direction is strict: RoomRingCore (pure) <- the NIO layers <- the `roomring` executable (wiring only).
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+    .product(name: "NIOWebSocket", package: "swift-nio"),
+]
+
+let package = Package(
+    name: "roomring",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "roomring", targets: ["roomring"]),
+        .library(name: "RoomRingCore", targets: ["RoomRingCore"]),
+        .library(name: "RoomRingShard", targets: ["RoomRingShard"]),
+        .library(name: "RoomRingClient", targets: ["RoomRingClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .target(name: "RoomRingCore", swiftSettings: upcoming),
+        .target(
+            name: "RoomRingShard",
+            dependencies: ["RoomRingCore", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
+            resources: [.copy("Resources")],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "RoomRingClient",
+            dependencies: ["RoomRingCore"] + nio,
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "RoomRingBench",
+            dependencies: ["RoomRingCore", "RoomRingClient", .product(name: "Histogram", package: "hdrhistogram-swift")]
+                + nio,
+            resources: [.copy("Resources")],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "roomring",
+            dependencies: [
+                "RoomRingCore", "RoomRingShard", "RoomRingClient", "RoomRingBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio,
+            swiftSettings: upcoming
+        ),
+        .testTarget(name: "RoomRingCoreTests", dependencies: ["RoomRingCore"], swiftSettings: upcoming),
+        .testTarget(
+            name: "RoomRingShardTests",
+            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient",
+                           .product(name: "Logging", package: "swift-log")] + nio,
+            swiftSettings: upcoming
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

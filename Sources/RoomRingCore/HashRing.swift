@@ -1,0 +1,55 @@
+/// The consistent-hash ring built from a ``RingDocument`` (DESIGN.md §2).
+///
+/// Each active shard places `vnodes × weight` points at `xxHash64("<id>#<i>")`; a room belongs to the first point
+/// clockwise from `xxHash64(roomId)`. Draining shards place no points. Lookups are a binary search over a sorted
+/// array, so the ring is an immutable value that any number of threads can share.
+public struct HashRing: Sendable {
+    /// The document this ring was built from.
+    public let document: RingDocument
+    // Sorted by position; ties (astronomically rare) broken by shard id so every process agrees.
+    private let positions: [UInt64]
+    private let owners: [Int]
+
+    /// - Parameters:
+    ///   - document: a ring document (validate it first; an invalid one still builds, owning what it can).
+    public init(_ document: RingDocument) {
+        self.document = document
+        var points: [(UInt64, String, Int)] = []
+        for (index, shard) in document.shards.enumerated() where shard.state == .active {
+            let count = document.vnodes * max(shard.weight, 1)
+            points.reserveCapacity(points.count + count)
+            for i in 0..<count {
+                points.append((XXHash64.hash("\(shard.id)#\(i)"), shard.id, index))
+            }
+        }
+        points.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        self.positions = points.map(\.0)
+        self.owners = points.map(\.2)
+    }
+
+    /// The ring's epoch.
+    public var epoch: UInt64 { document.epoch }
+
+    /// Number of points on the ring.
+    public var pointCount: Int { positions.count }
+
+    /// The shard owning `room`, or nil if no shard is active.
+    public func owner(of room: RoomID) -> RingDocument.Shard? { owner(ofKey: room.rawValue) }
+
+    /// The shard owning an arbitrary key.
+    public func owner(ofKey key: String) -> RingDocument.Shard? {
+        guard !positions.isEmpty else { return nil }
+        let hash = XXHash64.hash(key)
+        // First position >= hash, wrapping to the start.
+        var low = 0
+        var high = positions.count
+        while low < high {
+            let mid = (low + high) / 2
+            if positions[mid] < hash { low = mid + 1 } else { high = mid }
+        }
+        return document.shards[owners[low == positions.count ? 0 : low]]
+    }
+
+    /// Whether `shardID` owns `room` under this ring.
+    public func isOwner(_ shardID: String, of room: RoomID) -> Bool { owner(of: room)?.id == shardID }
+}

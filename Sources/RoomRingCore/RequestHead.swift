@@ -1,0 +1,125 @@
+/// A parsed HTTP/1.x request head, as the proxy and the shard see it before any body or WebSocket bytes.
+public struct RequestHead: Hashable, Sendable {
+    /// One header line, in arrival order, name as sent.
+    public struct Header: Hashable, Sendable {
+        public var name: String
+        public var value: String
+
+        /// - Parameters:
+        ///   - name: the field name as sent.
+        ///   - value: the value with surrounding whitespace removed.
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    /// Request method, e.g. `GET`.
+    public var method: String
+    /// The request target exactly as sent (`/rooms/lobby?name=alice`).
+    public var target: String
+    /// The target up to `?`.
+    public var path: String
+    /// The raw query after `?`, if any.
+    public var query: String?
+    /// Minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    public var minorVersion: Int
+    /// Headers in arrival order.
+    public var headers: [Header]
+    /// The room named by `/rooms/<id>[/...]`, nil for paths outside `/rooms/`.
+    public var room: RoomID?
+    /// Path after the room segment (`""`, `"/messages"`, `"/events"`).
+    public var roomSubpath: String
+    /// Bytes the head occupied, including the final empty line.
+    public var length: Int
+
+    /// First value of a header, matched case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+
+    /// Whether a comma-separated header contains `token` (case-insensitive), as `Connection: keep-alive, Upgrade`.
+    public func headerContainsToken(_ name: String, _ token: String) -> Bool {
+        let token = token.lowercased()
+        return headers.contains { header in
+            header.name.lowercased() == name.lowercased()
+                && header.value.split(separator: ",").contains {
+                    $0.trimmingSpaces().lowercased() == token
+                }
+        }
+    }
+
+    /// Whether this asks for a WebSocket upgrade.
+    public var isWebSocketUpgrade: Bool {
+        headerContainsToken("connection", "upgrade") && headerContainsToken("upgrade", "websocket")
+    }
+
+    /// Decoded query items (`+` and percent-escapes decoded; malformed escapes kept literally).
+    public var queryItems: [(name: String, value: String)] {
+        guard let query else { return [] }
+        return query.split(separator: "&", omittingEmptySubsequences: true).map { item in
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = QueryDecoding.decode(parts[0])
+            let value = parts.count > 1 ? QueryDecoding.decode(parts[1]) : ""
+            return (name, value)
+        }
+    }
+
+    /// The first value of a query parameter.
+    public func queryValue(_ name: String) -> String? { queryItems.first { $0.name == name }?.value }
+
+    /// The head serialized again, with `extraHeaders` appended (the proxy adds `X-Forwarded-For`).
+    public func serialized(adding extraHeaders: [Header] = []) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(length + 64)
+        out += "\(method) \(target) HTTP/1.\(minorVersion)\r\n".utf8
+        for header in headers + extraHeaders {
+            out += header.name.utf8
+            out += ": ".utf8
+            out += header.value.utf8
+            out += "\r\n".utf8
+        }
+        out += "\r\n".utf8
+        return out
+    }
+}
+
+enum QueryDecoding {
+    static func decode(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = Array(text.utf8)[...]
+        while let byte = iterator.popFirst() {
+            if byte == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else if byte == UInt8(ascii: "%"), iterator.count >= 2,
+                let hi = hexValue(iterator[iterator.startIndex]),
+                let lo = hexValue(iterator[iterator.startIndex + 1])
+            {
+                bytes.append(hi << 4 | lo)
+                iterator = iterator.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return s
+    }
+}
