@@ -16,7 +16,8 @@ public struct HashRing: Sendable {
         self.document = document
         var points: [(UInt64, String, Int)] = []
         for (index, shard) in document.shards.enumerated() where shard.state == .active {
-            let count = document.vnodes * max(shard.weight, 1)
+            // Clamped so an unvalidated document (negative vnodes) builds an empty ring instead of trapping.
+            let count = max(document.vnodes, 0) * max(shard.weight, 1)
             points.reserveCapacity(points.count + count)
             for i in 0..<count {
                 points.append((XXHash64.hash("\(shard.id)#\(i)"), shard.id, index))
@@ -52,4 +53,21 @@ public struct HashRing: Sendable {
 
     /// Whether `shardID` owns `room` under this ring.
     public func isOwner(_ shardID: String, of room: RoomID) -> Bool { owner(of: room)?.id == shardID }
+}
+
+extension HashRing {
+    /// The fraction of the hash space each active shard owns (sums to 1), for status tables.
+    public func shares() -> [String: Double] {
+        guard !positions.isEmpty else { return [:] }
+        var result: [String: Double] = [:]
+        let space = Double(UInt64.max)
+        for i in positions.indices {
+            // Point i owns the arc from the previous point (exclusive) up to itself.
+            let previous = i == 0 ? positions[positions.count - 1] : positions[i - 1]
+            let arc = positions[i] &- previous
+            result[document.shards[owners[i]].id, default: 0] += Double(arc) / space
+        }
+        if positions.count == 1 { result[document.shards[owners[0]].id] = 1 }
+        return result
+    }
 }

@@ -57,7 +57,12 @@ public struct RequestHead: Hashable, Sendable {
     /// Decoded query items (`+` and percent-escapes decoded; malformed escapes kept literally).
     public var queryItems: [(name: String, value: String)] {
         guard let query else { return [] }
-        return query.split(separator: "&", omittingEmptySubsequences: true).map { item in
+        return Self.decodeQuery(query)
+    }
+
+    /// Decodes a raw query string (`a=1&b=x+y`) into items, in order.
+    public static func decodeQuery(_ query: String) -> [(name: String, value: String)] {
+        query.split(separator: "&", omittingEmptySubsequences: true).map { item in
             let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = QueryDecoding.decode(parts[0])
             let value = parts.count > 1 ? QueryDecoding.decode(parts[1]) : ""

@@ -1,0 +1,78 @@
+/// Everything a shard process can be told (DESIGN.md §4 defaults). Pure values: the CLI fills it from flags.
+public struct ShardConfiguration: Hashable, Sendable {
+    /// This shard's id in the ring.
+    public var id: String
+    /// Client-facing listener (WebSocket and HTTP).
+    public var listen: HostPort
+    /// Admin listener; loopback by default.
+    public var adminListen: HostPort
+    /// Bearer token for the admin API; nil disables the admin API's writes and protected reads.
+    public var adminToken: String?
+    /// Largest WebSocket message accepted (default 64 KiB); larger ones close with 1009.
+    public var maxMessageBytes: Int
+    /// Sustained chat messages per second per connection (default 50); more closes with 1008.
+    public var messagesPerSecond: Double
+    /// Burst allowance for the rate limit (default 100).
+    public var messageBurst: Double
+    /// Bytes queued to one connection before it is closed as a slow consumer with 1013 (default 1 MiB).
+    public var maxOutboundBytes: Int
+    /// Seconds between keepalive pings (default 20).
+    public var pingInterval: Double
+    /// Seconds without any frame from a peer before it is considered dead and closed (default 60).
+    public var deadPeerTimeout: Double
+    /// Most simultaneous WebSocket connections (default 50,000); more get 503.
+    public var maxConnections: Int
+    /// History and dedup bounds per room.
+    public var roomLog: RoomLog.Limits
+    /// Seconds an empty room's history is kept for late resumes (default 600).
+    public var emptyRoomRetention: Double
+    /// Event loop threads (default: the number of cores).
+    public var eventLoops: Int
+
+    /// - Parameters:
+    ///   - id: shard id.
+    ///   - listen: client listener, default 127.0.0.1:9001.
+    ///   - adminListen: admin listener, default 127.0.0.1:9101.
+    ///   - adminToken: admin bearer token.
+    ///   - maxMessageBytes: default 65,536.
+    ///   - messagesPerSecond: default 50.
+    ///   - messageBurst: default 100.
+    ///   - maxOutboundBytes: default 1 MiB.
+    ///   - pingInterval: default 20 s.
+    ///   - deadPeerTimeout: default 60 s.
+    ///   - maxConnections: default 50,000.
+    ///   - roomLog: default 1,000 messages / 1 MiB per room.
+    ///   - emptyRoomRetention: default 600 s.
+    ///   - eventLoops: default 1 (set from the core count by the CLI).
+    public init(
+        id: String,
+        listen: HostPort = HostPort(host: "127.0.0.1", port: 9001),
+        adminListen: HostPort = HostPort(host: "127.0.0.1", port: 9101),
+        adminToken: String? = nil,
+        maxMessageBytes: Int = 64 * 1024,
+        messagesPerSecond: Double = 50,
+        messageBurst: Double = 100,
+        maxOutboundBytes: Int = 1 << 20,
+        pingInterval: Double = 20,
+        deadPeerTimeout: Double = 60,
+        maxConnections: Int = 50_000,
+        roomLog: RoomLog.Limits = RoomLog.Limits(),
+        emptyRoomRetention: Double = 600,
+        eventLoops: Int = 1
+    ) {
+        self.id = id
+        self.listen = listen
+        self.adminListen = adminListen
+        self.adminToken = adminToken
+        self.maxMessageBytes = maxMessageBytes
+        self.messagesPerSecond = messagesPerSecond
+        self.messageBurst = messageBurst
+        self.maxOutboundBytes = maxOutboundBytes
+        self.pingInterval = pingInterval
+        self.deadPeerTimeout = deadPeerTimeout
+        self.maxConnections = maxConnections
+        self.roomLog = roomLog
+        self.emptyRoomRetention = emptyRoomRetention
+        self.eventLoops = eventLoops
+    }
+}

@@ -1,0 +1,128 @@
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+import RoomRingCore
+
+/// A complete HTTP request as the routers see it.
+struct HTTPRequest: Sendable {
+    var head: HTTPRequestHead
+    var body: ByteBuffer
+    /// The path before `?`.
+    var path: Substring { head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "" }
+    /// The query after `?`, if any.
+    var query: Substring? {
+        let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        return parts.count > 1 ? parts[1] : nil
+    }
+}
+
+/// A response to send.
+struct HTTPResponse: Sendable {
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
+    var body: ByteBuffer
+
+    init(_ status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer(),
+         contentType: String = "text/plain; charset=utf-8") {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.headers.replaceOrAdd(name: "Content-Type", value: contentType)
+    }
+
+    /// A JSON error body, `{"error":{"code":...,"message":...}}`, the shape every RoomRing endpoint uses.
+    static func error(_ status: HTTPResponseStatus, code: String, _ message: String, headers: HTTPHeaders = [:])
+        -> HTTPResponse
+    {
+        let body = #"{"error":{"code":"# + JSONText.quoted(code) + #","message":"# + JSONText.quoted(message) + "}}\n"
+        return HTTPResponse(status, headers: headers, body: ByteBuffer(string: body), contentType: "application/json")
+    }
+
+    static func json(_ text: String, status: HTTPResponseStatus = .ok) -> HTTPResponse {
+        HTTPResponse(status, body: ByteBuffer(string: text), contentType: "application/json")
+    }
+
+    static func text(_ text: String, status: HTTPResponseStatus = .ok) -> HTTPResponse {
+        HTTPResponse(status, body: ByteBuffer(string: text))
+    }
+}
+
+/// Routes a complete request to a response, possibly asynchronously (the admin API asks every event loop).
+typealias HTTPRouter = @Sendable (HTTPRequest, any Channel) -> EventLoopFuture<HTTPResponse>
+
+/// Collects one request at a time (bounded body), asks the router, writes the answer; keep-alive aware.
+final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let router: HTTPRouter
+    private let maxBodyBytes: Int
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    private var tooLarge = false
+
+    init(maxBodyBytes: Int, router: @escaping HTTPRouter) {
+        self.maxBodyBytes = maxBodyBytes
+        self.router = router
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+            tooLarge = false
+        case .body(var chunk):
+            guard !tooLarge else { return }
+            if body.readableBytes + chunk.readableBytes > maxBodyBytes {
+                tooLarge = true
+                body.clear()
+            } else {
+                body.writeBuffer(&chunk)
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            if tooLarge {
+                write(.error(.payloadTooLarge, code: "too_large", "body is larger than \(maxBodyBytes) bytes"),
+                      keepAlive: false, context: context)
+                return
+            }
+            let request = HTTPRequest(head: head, body: body)
+            let keepAlive = head.isKeepAlive
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            router(request, context.channel).hop(to: context.eventLoop).whenComplete { result in
+                let (handler, context) = bound.value
+                let response = (try? result.get())
+                    ?? .error(.internalServerError, code: "internal", "the request could not be served")
+                handler.write(response, keepAlive: keepAlive, context: context)
+            }
+        }
+    }
+
+    private func write(_ response: HTTPResponse, keepAlive: Bool, context: ChannelHandlerContext) {
+        var headers = response.headers
+        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status,
+                                                             headers: headers))), promise: nil)
+        if response.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A failed WebSocket handshake is reported here and then delivered as a plain request, which the router
+        // answers (400/421/426); anything else ends the connection.
+        if error is NIOWebSocketUpgradeError { return }
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension HTTPRequestHandler: Sendable {}

@@ -1,0 +1,28 @@
+import NIOCore
+import RoomRingCore
+
+/// A connection that receives a room's frames; implemented by the WebSocket handler (and by SSE later).
+protocol RoomMember: AnyObject {
+    /// Queues a text frame payload (already-encoded JSON) without flushing.
+    func deliver(_ payload: ByteBuffer)
+    /// Flushes what `deliver` queued; called once per batch.
+    func flushDeliveries()
+    /// Ends the membership with a WebSocket close code (shutdown, handoff).
+    func close(code: UInt16, reason: String, force: Bool)
+}
+
+/// Who a member is, as the room needs to know it.
+struct MemberInfo: Sendable {
+    var id: MemberID
+    var room: RoomID
+    var name: String
+    /// The client id from `?client=`, used for dedup; defaults to a per-connection id.
+    var client: String
+}
+
+/// A chat line on its way from a member's loop to the room's home loop.
+struct InboundChat: Sendable {
+    var message: String
+    var id: String?
+    var ts: Int64
+}

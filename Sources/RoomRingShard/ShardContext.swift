@@ -1,0 +1,69 @@
+import NIOCore
+import Prometheus
+import RoomRingCore
+import Synchronization
+
+/// State shared by every connection of one shard: configuration, the current ring, counters.
+public final class ShardContext: Sendable {
+    /// The configuration the shard started with.
+    public let configuration: ShardConfiguration
+    let metrics: ShardMetrics
+    private let ringBox: Mutex<HashRing>
+    private let connectionCount = Atomic<Int>(0)
+    private let readyFlag = Atomic<Bool>(false)
+    private let draining = Atomic<Bool>(false)
+
+    init(configuration: ShardConfiguration, ring: RingDocument) {
+        self.configuration = configuration
+        self.metrics = ShardMetrics(shard: configuration.id)
+        self.ringBox = Mutex(HashRing(ring))
+    }
+
+    /// The ring in force.
+    public var ring: HashRing { ringBox.withLock { $0 } }
+
+    /// Installs `document` if its epoch is newer.
+    /// - Throws: ``RingDocumentError`` when invalid or not newer.
+    public func install(_ document: RingDocument) throws(RingDocumentError) {
+        try document.validate()
+        let result: Result<Void, RingDocumentError> = ringBox.withLock { ring in
+            guard ring.document.accepts(document) else {
+                return .failure(.staleEpoch(current: ring.epoch, offered: document.epoch))
+            }
+            ring = HashRing(document)
+            return .success(())
+        }
+        try result.get()
+    }
+
+    /// Whether this shard owns `room` under the current ring.
+    func owns(_ room: RoomID) -> Bool { ring.isOwner(configuration.id, of: room) }
+
+    var connections: Int { connectionCount.load(ordering: .relaxed) }
+
+    /// Reserves a connection slot; false when the shard is full.
+    func reserveConnection() -> Bool {
+        var current = connectionCount.load(ordering: .relaxed)
+        while current < configuration.maxConnections {
+            let (exchanged, original) = connectionCount.compareExchange(expected: current, desired: current + 1,
+                                                                        ordering: .relaxed)
+            if exchanged {
+                metrics.connections.increment()
+                metrics.connectionsTotal.increment()
+                return true
+            }
+            current = original
+        }
+        return false
+    }
+
+    func releaseConnection() {
+        connectionCount.subtract(1, ordering: .relaxed)
+        metrics.connections.decrement()
+    }
+
+    var isReady: Bool { readyFlag.load(ordering: .relaxed) && !draining.load(ordering: .relaxed) }
+    func setReady(_ ready: Bool) { readyFlag.store(ready, ordering: .relaxed) }
+    func setDraining() { draining.store(true, ordering: .relaxed) }
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+}

@@ -1,0 +1,135 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import RoomRingCore
+import ServiceLifecycle
+
+/// A running shard: the client listener (HTTP + WebSocket), the admin listener, and its rooms.
+///
+/// Start it with ``start(configuration:ring:logger:)``; run it as a `Service` (SIGTERM closes members with 1012,
+/// "restarting", so they reconnect at once) or stop it with ``shutdown()``.
+public final class ShardServer: Service, Sendable {
+    /// Shared state (ring, metrics, limits).
+    public let context: ShardContext
+    /// Bound client port (useful with port 0).
+    public let port: Int
+    /// Bound admin port.
+    public let adminPort: Int
+    let hub: RoomHub
+    private let group: MultiThreadedEventLoopGroup
+    private let listeners: [any Channel]
+    private let logger: Logger
+
+    private init(context: ShardContext, hub: RoomHub, group: MultiThreadedEventLoopGroup,
+                 listeners: [any Channel], logger: Logger) {
+        self.context = context
+        self.hub = hub
+        self.group = group
+        self.listeners = listeners
+        self.port = listeners[0].localAddress?.port ?? 0
+        self.adminPort = listeners[1].localAddress?.port ?? 0
+        self.logger = logger
+    }
+
+    /// Binds both listeners and starts serving.
+    /// - Parameters:
+    ///   - configuration: the shard's configuration (`listen` port 0 picks a free port).
+    ///   - ring: the initial ring; the shard may be absent from it (it then owns nothing).
+    ///   - logger: where to log.
+    public static func start(configuration: ShardConfiguration, ring: RingDocument,
+                             logger: Logger = Logger(label: "roomring.shard")) async throws -> ShardServer {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
+        let context = ShardContext(configuration: configuration, ring: ring)
+        let hub = RoomHub(group: group, context: context)
+        do {
+            let client = try await bindClient(group: group, context: context, hub: hub)
+            let admin = try await bindHTTP(group: group, at: configuration.adminListen, maxBody: 4 << 20,
+                                           router: AdminRoutes.router(shard: context, hub: hub))
+            context.setReady(true)
+            let server = ShardServer(context: context, hub: hub, group: group, listeners: [client, admin],
+                                     logger: logger)
+            logger.info("shard listening", metadata: ["shard": "\(configuration.id)", "port": "\(server.port)",
+                                                      "admin": "\(server.adminPort)", "epoch": "\(ring.epoch)"])
+            return server
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Serves until graceful shutdown (SIGTERM, SIGINT), then shuts down.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Stops accepting, closes every member with 1012 "restarting", and stops the event loops.
+    public func shutdown() async {
+        guard !context.isDraining else { return }
+        context.setDraining()
+        for listener in listeners { try? await listener.close() }
+        await hub.closeAll(code: WebSocketMessageStateMachine.CloseCode.restart, reason: "restarting")
+        try? await Task.sleep(for: .milliseconds(100))
+        try? await group.shutdownGracefully()
+        logger.info("shard stopped", metadata: ["shard": "\(context.configuration.id)"])
+    }
+
+    private static func bindClient(group: MultiThreadedEventLoopGroup, context: ShardContext,
+                                   hub: RoomHub) async throws -> any Channel {
+        let configuration = context.configuration
+        let router = ShardRoutes.router(shard: context)
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: configuration.maxOutboundBytes / 2,
+                                                                    high: configuration.maxOutboundBytes))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upgrader = NIOWebSocketServerUpgrader(
+                        maxFrameSize: configuration.maxMessageBytes,
+                        automaticErrorHandling: true,
+                        shouldUpgrade: { channel, head in
+                            guard case .upgrade = UpgradeDecision.decide(head, shard: context) else {
+                                return channel.eventLoop.makeSucceededFuture(nil)
+                            }
+                            return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                        },
+                        upgradePipelineHandler: { channel, head in
+                            guard case .upgrade(let request) = UpgradeDecision.decide(head, shard: context) else {
+                                return channel.close()
+                            }
+                            return channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(
+                                    WebSocketRoomHandler(request: request, hub: hub, shard: context))
+                            }
+                        })
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                            _ = context.pipeline.syncOperations.removeHandler(name: "roomring.http")
+                        }))
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTPRequestHandler(maxBodyBytes: configuration.maxMessageBytes + 1024, router: router),
+                        name: "roomring.http")
+                }
+            }
+            .bind(host: configuration.listen.host, port: configuration.listen.port).get()
+    }
+
+    /// A plain HTTP listener with one router (admin APIs).
+    static func bindHTTP(group: any EventLoopGroup, at address: HostPort, maxBody: Int,
+                         router: @escaping HTTPRouter) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(maxBodyBytes: maxBody,
+                                                                                      router: router))
+                }
+            }
+            .bind(host: address.host, port: address.port).get()
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RoomRingCore
+
+/// Flags every serving command shares.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Bearer token for admin APIs (default: $ROOMRING_ADMIN_TOKEN).")
+    var adminToken: String?
+
+    @Option(help: "Event loop threads (default: number of cores).")
+    var eventLoops: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    var resolvedToken: String? {
+        adminToken ?? ProcessInfo.processInfo.environment["ROOMRING_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    var resolvedEventLoops: Int { max(1, eventLoops ?? ProcessInfo.processInfo.activeProcessorCount) }
+
+    func makeLogger(label: String) -> Logger {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+/// Reads and validates a ring file, with an error that names the file.
+func loadRing(_ path: String) throws -> RingDocument {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ValidationError("cannot read ring file \(path)")
+    }
+    do {
+        return try RingDocument.decode(data)
+    } catch {
+        throw ValidationError("\(path): \(error)")
+    }
+}
+
+/// Parses `host:port`, or a bare port with the default host.
+func parseAddress(_ text: String, defaultHost: String = "127.0.0.1") throws -> HostPort {
+    if let port = Int(text), (0...65535).contains(port) { return HostPort(host: defaultHost, port: port) }
+    guard let address = HostPort(text) else { throw ValidationError("\"\(text)\" is not host:port or a port") }
+    return address
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Logging
+import RoomRingCore
+import RoomRingShard
+import ServiceLifecycle
+import UnixSignals
+
+struct Shard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one shard: a WebSocket server that holds rooms in memory.",
+        discussion: """
+            The shard serves /rooms/<id> for rooms it owns under its ring and answers 421 with RoomRing-Epoch
+            for the others. The ring may not list it yet: it then owns nothing until `roomring ring add`.
+            SIGTERM or Ctrl-C closes members with 1012 (reconnect now) and exits.
+            """
+    )
+
+    @Option(help: "This shard's id in the ring.")
+    var id: String
+
+    @Option(help: "Ring file (JSON, see DESIGN.md §2).")
+    var ring: String
+
+    @Option(help: "Client port, or host:port.")
+    var port: String = "9001"
+
+    @Option(help: "Admin port, or host:port (loopback unless a host is given).")
+    var adminPort: String = "9101"
+
+    @Option(help: "Largest WebSocket message in bytes; larger ones close with 1009.")
+    var maxMessageBytes: Int = 64 * 1024
+
+    @Option(help: "Sustained chat messages per second per connection; faster senders are closed with 1008.")
+    var rate: Double = 50
+
+    @Option(help: "Burst of messages allowed above the rate.")
+    var burst: Double = 100
+
+    @Option(help: "Bytes queued to one connection before it is closed as a slow consumer (1013).")
+    var maxOutboundBytes: Int = 1 << 20
+
+    @Option(help: "Seconds between keepalive pings.")
+    var pingInterval: Double = 20
+
+    @Option(help: "Seconds of silence after which a peer is considered dead.")
+    var deadPeerTimeout: Double = 60
+
+    @Option(help: "Most simultaneous WebSocket connections; more get 503.")
+    var maxConnections: Int = 50_000
+
+    @Option(help: "Messages of history kept per room.")
+    var historyMessages: Int = 1000
+
+    @Option(help: "Bytes of history kept per room.")
+    var historyBytes: Int = 1 << 20
+
+    @Option(help: "Seconds an empty room's history is kept.")
+    var emptyRoomRetention: Double = 600
+
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        let logger = server.makeLogger(label: "roomring.shard.\(id)")
+        let document = try loadRing(ring)
+        let configuration = ShardConfiguration(
+            id: id, listen: try parseAddress(port, defaultHost: "127.0.0.1"),
+            adminListen: try parseAddress(adminPort), adminToken: server.resolvedToken,
+            maxMessageBytes: maxMessageBytes, messagesPerSecond: rate, messageBurst: burst,
+            maxOutboundBytes: maxOutboundBytes, pingInterval: pingInterval, deadPeerTimeout: deadPeerTimeout,
+            maxConnections: maxConnections,
+            roomLog: .init(maxMessages: historyMessages, maxBytes: historyBytes),
+            emptyRoomRetention: emptyRoomRetention, eventLoops: server.resolvedEventLoops)
+        if document.shard(id: id) == nil {
+            logger.notice("this shard is not in the ring yet; it owns no rooms until `roomring ring add`")
+        }
+        let shard = try await ShardServer.start(configuration: configuration, ring: document, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: shard)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

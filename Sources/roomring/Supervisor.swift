@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import RoomRingClient
+import RoomRingCore
+import ServiceLifecycle
+import Synchronization
+
+/// One child process `roomring up` runs.
+struct ChildSpec: Sendable {
+    var name: String
+    var arguments: [String]
+    /// Polled at `/readyz` until it answers 200.
+    var readyURL: HostPort
+}
+
+/// Starts child processes of this same binary, restarts the ones that die, and stops them all on shutdown.
+final class Supervisor: Service, Sendable {
+    static let maxRestarts = 5
+
+    private let children: [ChildSpec]
+    private let environment: [String: String]
+    private let logger: Logger
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var processes: [String: Process] = [:]
+        var restarts: [String: Int] = [:]
+        var stopping = false
+    }
+
+    init(children: [ChildSpec], environment: [String: String], logger: Logger) {
+        self.children = children
+        self.environment = environment
+        self.logger = logger
+    }
+
+    /// Starts every child and waits until each is ready (30 s at most).
+    func startAll() async throws {
+        for child in children { try launch(child) }
+        for child in children { try await waitReady(child) }
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await stopAll()
+    }
+
+    private func launch(_ child: ChildSpec) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executablePath)
+        process.arguments = child.arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.terminationHandler = { [weak self] process in self?.exited(child, status: process.terminationStatus) }
+        try process.run()
+        state.withLock { $0.processes[child.name] = process }
+    }
+
+    private func exited(_ child: ChildSpec, status: Int32) {
+        let attempt: Int? = state.withLock { state in
+            guard !state.stopping else { return nil }
+            state.restarts[child.name, default: 0] += 1
+            return state.restarts[child.name]! <= Self.maxRestarts ? state.restarts[child.name]! : nil
+        }
+        guard let attempt else {
+            if !state.withLock({ $0.stopping }) {
+                logger.error("\(child.name) exited with status \(status) and was restarted too often; giving up on it")
+            }
+            return
+        }
+        logger.error("\(child.name) exited with status \(status); restarting (attempt \(attempt)/\(Self.maxRestarts))")
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(500 * attempt)) { [self] in
+            do { try launch(child) } catch { logger.error("\(child.name) could not be restarted: \(error)") }
+        }
+    }
+
+    private func waitReady(_ child: ChildSpec) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let response = try? await HTTPClient.request("GET", host: child.readyURL.host, port: child.readyURL.port,
+                                                            path: "/readyz", timeout: .seconds(1)),
+                response.status == 200
+            {
+                return
+            }
+            let running = state.withLock { $0.processes[child.name]?.isRunning ?? false }
+            if !running, state.withLock({ $0.restarts[child.name, default: 0] }) > 0 {
+                throw SupervisorError(description: "\(child.name) exited while starting; see its log above")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw SupervisorError(description: "\(child.name) did not become ready at \(child.readyURL) within 30 s")
+    }
+
+    /// SIGTERM to every child, then SIGKILL to those still running after 10 s.
+    func stopAll() async {
+        let processes = state.withLock { state in
+            state.stopping = true
+            return Array(state.processes.values)
+        }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while processes.contains(where: \.isRunning), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+struct SupervisorError: Error, CustomStringConvertible {
+    var description: String
+}
