@@ -35,12 +35,12 @@ public final class WebSocketConnection: Sendable {
 
     /// The channel, for tests that need to poke at it.
     public let channel: any Channel
-    /// Events in arrival order (when the connection was made without an `onText` callback).
-    public let events: AsyncStream<Event>
+    /// Events in arrival order (text goes here unless the connection was made with an `onText` callback).
+    public let events: EventInbox<Event>
     /// The `101` response headers.
     public let responseHeaders: [(name: String, value: String)]
 
-    private init(channel: any Channel, events: AsyncStream<Event>, headers: [(name: String, value: String)]) {
+    private init(channel: any Channel, events: EventInbox<Event>, headers: [(name: String, value: String)]) {
         self.channel = channel
         self.events = events
         self.responseHeaders = headers
@@ -61,7 +61,7 @@ public final class WebSocketConnection: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, answerPings: Bool = true,
         onText: (@Sendable (ByteBuffer) -> Void)? = nil
     ) async throws -> WebSocketConnection {
-        let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
+        let inbox = EventInbox<Event>()
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port).get()
@@ -71,13 +71,13 @@ public final class WebSocketConnection: Sendable {
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         request += "\r\n"
         try await channel.eventLoop.submit {
-            let events = ClientEventHandler(continuation: continuation, answerPings: answerPings, onText: onText)
+            let events = ClientEventHandler(inbox: inbox, answerPings: answerPings, onText: onText)
             try channel.pipeline.syncOperations.addHandler(HandshakeHandler(promise: handshake, next: events))
         }.get()
         try await channel.writeAndFlush(ByteBuffer(string: request))
         do {
             let responseHeaders = try await handshake.futureResult.get()
-            return WebSocketConnection(channel: channel, events: stream, headers: responseHeaders)
+            return WebSocketConnection(channel: channel, events: inbox, headers: responseHeaders)
         } catch {
             try? await channel.close()
             throw error
@@ -103,6 +103,24 @@ public final class WebSocketConnection: Sendable {
     /// Sends a close frame with `code`.
     public func sendClose(code: UInt16 = 1000, reason: String = "") {
         write(opcode: 0x8, payload: [UInt8(code >> 8), UInt8(code & 0xFF)] + Array(reason.utf8))
+    }
+
+    /// The next event, waiting at most `timeout`.
+    public func next(timeout: Duration = .seconds(5)) async throws -> Event {
+        try await events.next(timeout: timeout)
+    }
+
+    /// The next text frame decoded as a server message, skipping pings and pongs.
+    /// - Throws: ``EventInbox/Timeout``, ``Refused`` (status 0) when the connection closes first, or a
+    ///   ``ProtocolError`` for a malformed message.
+    public func nextMessage(timeout: Duration = .seconds(5)) async throws -> ServerMessage {
+        while true {
+            switch try await next(timeout: timeout) {
+            case .text(let text): return try ServerMessage.decode(Array(text.utf8))
+            case .ping, .pong: continue
+            case let other: throw Refused(status: 0, headers: [], body: "expected a message, got \(other)")
+            }
+        }
     }
 
     /// Closes the TCP connection.
@@ -211,14 +229,13 @@ private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHan
 private final class ClientEventHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
 
-    private let continuation: AsyncStream<WebSocketConnection.Event>.Continuation
+    private let inbox: EventInbox<WebSocketConnection.Event>
     private let answerPings: Bool
     private let onText: (@Sendable (ByteBuffer) -> Void)?
     private var fragments: ByteBuffer?
 
-    init(continuation: AsyncStream<WebSocketConnection.Event>.Continuation, answerPings: Bool,
-         onText: (@Sendable (ByteBuffer) -> Void)?) {
-        self.continuation = continuation
+    init(inbox: EventInbox<WebSocketConnection.Event>, answerPings: Bool, onText: (@Sendable (ByteBuffer) -> Void)?) {
+        self.inbox = inbox
         self.answerPings = answerPings
         self.onText = onText
     }
@@ -228,37 +245,36 @@ private final class ClientEventHandler: ChannelInboundHandler {
         var payload = frame.unmaskedData
         switch frame.opcode {
         case .text where frame.fin:
-            if let onText { onText(payload) } else { continuation.yield(.text(String(buffer: payload))) }
+            if let onText { onText(payload) } else { inbox.push(.text(String(buffer: payload))) }
         case .text, .binary:
             fragments = payload
         case .continuation:
             fragments?.writeBuffer(&payload)
             if frame.fin, let message = fragments {
                 fragments = nil
-                if let onText { onText(message) } else { continuation.yield(.text(String(buffer: message))) }
+                if let onText { onText(message) } else { inbox.push(.text(String(buffer: message))) }
             }
         case .ping:
-            continuation.yield(.ping(Array(payload.readableBytesView)))
+            inbox.push(.ping(Array(payload.readableBytesView)))
             if answerPings {
                 let pong = WebSocketConnection.encodeFrame(fin: true, rsv: 0, opcode: 0xA,
                                                            payload: Array(payload.readableBytesView), masked: true)
                 context.writeAndFlush(NIOAny(pong), promise: nil)
             }
         case .pong:
-            continuation.yield(.pong(Array(payload.readableBytesView)))
+            inbox.push(.pong(Array(payload.readableBytesView)))
         case .connectionClose:
             switch WebSocketMessageStateMachine.parseClose(payload.readableBytesView) {
-            case .valid(let code, let reason): continuation.yield(.close(code: code, reason: reason))
-            case .invalid: continuation.yield(.close(code: nil, reason: "invalid close frame"))
+            case .valid(let code, let reason): inbox.push(.close(code: code, reason: reason))
+            case .invalid: inbox.push(.close(code: nil, reason: "invalid close frame"))
             }
         default:
-            continuation.yield(.binary(Array(payload.readableBytesView)))
+            inbox.push(.binary(Array(payload.readableBytesView)))
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        continuation.yield(.disconnected)
-        continuation.finish()
+        inbox.push(.disconnected)
         context.fireChannelInactive()
     }
 

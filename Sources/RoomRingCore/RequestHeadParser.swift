@@ -35,6 +35,7 @@ public struct RequestHeadParser: Sendable {
     private var buffer: [UInt8] = []
     private var previous: UInt8 = 0
     private var requestLineSeen = false
+    private var methodEnded = false
     private var finished: Result?
 
     /// - Parameters:
@@ -50,21 +51,25 @@ public struct RequestHeadParser: Sendable {
     public mutating func feed(_ chunk: some Collection<UInt8>) -> Result {
         // The request line is judged as soon as its end arrives, and a method that is already too long or not
         // letters fails before any line end: hostile input is refused early, not buffered up to the limit.
+        // Every check looks only at the bytes up to the current one, in order, so the verdict does not depend on
+        // how the stream was cut into chunks.
         if let finished { return finished }
         let start = buffer.count
         buffer.append(contentsOf: chunk)
         if start == 0, let first = buffer.first, !Self.isUpperAlpha(first) {
-            return finish(.rejected(.init(first == UInt8(ascii: "\r") || first == UInt8(ascii: "\n")
-                ? .badMethod : .notHTTP)))
+            // Text (printable ASCII or a line end) is a malformed request and gets a 400; anything else is not HTTP.
+            let text = first == UInt8(ascii: "\r") || first == UInt8(ascii: "\n") || (0x20...0x7E).contains(first)
+            return finish(.rejected(.init(text ? .badMethod : .notHTTP)))
         }
         var index = start
         while index < buffer.count {
+            // Every byte examined here belongs to the head (the loop stops at its end), so one past the limit fails.
+            guard index < limits.maxHeadBytes else { return finish(.rejected(.init(.tooLarge))) }
             let byte = buffer[index]
             if byte == 0 { return finish(.rejected(.init(.nulByte))) }
             if byte == UInt8(ascii: "\n") {
                 guard previous == UInt8(ascii: "\r") else { return finish(.rejected(.init(.bareLF))) }
                 if index >= 3, buffer[index - 2] == UInt8(ascii: "\n") {
-                    guard index + 1 <= limits.maxHeadBytes else { return finish(.rejected(.init(.tooLarge))) }
                     return finish(parse(headLength: index + 1))
                 }
                 if !requestLineSeen {
@@ -75,26 +80,23 @@ public struct RequestHeadParser: Sendable {
                 }
             } else if previous == UInt8(ascii: "\r") {
                 return finish(.rejected(.init(.bareLF)))  // a CR must be followed by LF
+            } else if !requestLineSeen, !methodEnded, byte != UInt8(ascii: "\r") {
+                // Before any line end: a method that is too long or not letters fails now, not at 8 KiB.
+                if byte == UInt8(ascii: " ") {
+                    methodEnded = true
+                } else if !Self.isUpperAlpha(byte) || index >= 16 {
+                    return finish(.rejected(.init(.badMethod)))
+                }
             }
             previous = byte
             index += 1
         }
-        if buffer.count > limits.maxHeadBytes { return finish(.rejected(.init(.tooLarge))) }
-        if let early = checkPartialRequestLine() { return finish(.rejected(early)) }
         return .needMore
     }
 
     private mutating func finish(_ result: Result) -> Result {
         finished = result
         return result
-    }
-
-    // Before any line end: a method that is already too long or not letters fails now, not at 8 KiB.
-    private func checkPartialRequestLine() -> RequestHeadError? {
-        guard !requestLineSeen else { return nil }
-        let methodEnd = buffer.prefix(17).firstIndex(of: UInt8(ascii: " ")) ?? min(buffer.count, 17)
-        if methodEnd > 16 || !buffer[0..<methodEnd].allSatisfy(Self.isUpperAlpha) { return .init(.badMethod) }
-        return nil
     }
 
     private func parse(headLength: Int) -> Result {

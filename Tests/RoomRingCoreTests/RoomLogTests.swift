@@ -40,7 +40,7 @@ struct RoomLogModel {
 }
 
 /// Deterministic pseudo-random numbers.
-struct LCG {
+struct RoomLogRandom {
     var state: UInt64
     mutating func next(_ bound: Int) -> Int {
         state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -48,18 +48,18 @@ struct LCG {
     }
 }
 
-func dedupPairs(_ log: RoomLog) -> [String] { log.dedupEntries.map { "\($0.key.client)/\($0.key.id)=\($0.seq)" } }
-func dedupPairs(_ model: RoomLogModel) -> [String] {
+func roomLogDedupPairs(_ log: RoomLog) -> [String] { log.dedupEntries.map { "\($0.key.client)/\($0.key.id)=\($0.seq)" } }
+func roomLogDedupPairs(_ model: RoomLogModel) -> [String] {
     model.dedupOrder.map { "\($0.client)/\($0.id)=\(model.dedup[$0]!)" }
 }
 
-func expectSame(_ log: RoomLog, _ model: RoomLogModel, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectRoomLogMatchesModel(_ log: RoomLog, _ model: RoomLogModel, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(log.lastSeq == model.lastSeq, sourceLocation: sourceLocation)
     #expect(Array(log.entries) == model.kept, sourceLocation: sourceLocation)
     #expect(log.count == model.kept.count, sourceLocation: sourceLocation)
     #expect(log.bytes == model.bytes, sourceLocation: sourceLocation)
     #expect(log.firstKeptSeq == model.kept.first?.seq, sourceLocation: sourceLocation)
-    #expect(dedupPairs(log) == dedupPairs(model), sourceLocation: sourceLocation)
+    #expect(roomLogDedupPairs(log) == roomLogDedupPairs(model), sourceLocation: sourceLocation)
 }
 
 @Suite("RoomLog")
@@ -149,7 +149,7 @@ struct RoomLogTests {
         let limits = RoomLog.Limits(maxMessages: maxMessages, maxBytes: maxBytes, maxDedupEntries: 8)
         var log = RoomLog(limits: limits)
         var model = RoomLogModel(limits: limits)
-        var random = LCG(state: UInt64(maxMessages * 31 + maxBytes))
+        var random = RoomLogRandom(state: UInt64(maxMessages * 31 + maxBytes))
         for i in 0..<600 {
             let message = String(repeating: "\u{E9}", count: random.next(120))
             let key = random.next(3) == 0 ? nil : Key(client: "c\(random.next(3))", id: "\(random.next(40))")
@@ -158,7 +158,7 @@ struct RoomLogTests {
             #expect(a == b)
             #expect(log.count <= maxMessages && log.bytes <= maxBytes)
         }
-        expectSame(log, model)
+        expectRoomLogMatchesModel(log, model)
         for seq in 0...(log.lastSeq + 2) { #expect(log.since(seq) == model.since(seq), "since(\(seq))") }
     }
 
@@ -246,7 +246,7 @@ struct RoomLogTests {
         #expect(log.append(message: "y", from: "alice", ts: 6, dedup: Key(client: "c1", id: "A")) == .accepted(.init(seq: 5, message: "y", from: "alice", ts: 6)))
         #expect(log.append(message: "z", from: "bob", ts: 7, dedup: Key(client: "c2", id: "b")) == .duplicate(seq: 3))
         #expect(log.append(message: "w", from: "carol", ts: 8, dedup: Key(client: "c3", id: "a")) == .duplicate(seq: 4))
-        #expect(dedupPairs(log) == ["c1/a=1", "c2/b=3", "c3/a=4", "c1/A=5"])
+        #expect(roomLogDedupPairs(log) == ["c1/a=1", "c2/b=3", "c3/a=4", "c1/A=5"])
         // A message without an id is never a duplicate.
         #expect(log.append(message: "one", from: "alice", ts: 1) == .accepted(.init(seq: 6, message: "one", from: "alice", ts: 1)))
     }
@@ -262,13 +262,13 @@ struct RoomLogTests {
     @Test func dedupTableIsBoundedOldestForgotten() {
         var log = RoomLog(limits: .init(maxDedupEntries: 3))
         for i in 1...4 { _ = log.append(message: "m", from: "f", ts: 0, dedup: Key(client: "c", id: "k\(i)")) }
-        #expect(dedupPairs(log) == ["c/k2=2", "c/k3=3", "c/k4=4"])
+        #expect(roomLogDedupPairs(log) == ["c/k2=2", "c/k3=3", "c/k4=4"])
         #expect(log.append(message: "m", from: "f", ts: 0, dedup: Key(client: "c", id: "k4")) == .duplicate(seq: 4))
         #expect(log.append(message: "m", from: "f", ts: 0, dedup: Key(client: "c", id: "k2")) == .duplicate(seq: 2))
         // k1 was forgotten: it is accepted as new, and pushes out k2.
         #expect(log.append(message: "m", from: "f", ts: 0, dedup: Key(client: "c", id: "k1"))
             == .accepted(.init(seq: 5, message: "m", from: "f", ts: 0)))
-        #expect(dedupPairs(log) == ["c/k3=3", "c/k4=4", "c/k1=5"])
+        #expect(roomLogDedupPairs(log) == ["c/k3=3", "c/k4=4", "c/k1=5"])
         #expect(log.append(message: "m", from: "f", ts: 0, dedup: Key(client: "c", id: "k2"))
             == .accepted(.init(seq: 6, message: "m", from: "f", ts: 0)))
         #expect(log.dedupEntries.count == 3)
@@ -291,7 +291,7 @@ struct RoomLogTests {
             let key = Key(client: "c\(i % 4)", id: "\(i)")
             #expect(log.append(message: "m", from: "f", ts: 0, dedup: key) == model.append(message: "m", from: "f", ts: 0, dedup: key))
         }
-        expectSame(log, model)
+        expectRoomLogMatchesModel(log, model)
         #expect(log.append(message: "m", from: "f", ts: 0, dedup: Key(client: "c3", id: "2999")) == .duplicate(seq: 3000))
         #expect(log.append(message: "m", from: "f", ts: 0, dedup: Key(client: "c2", id: "2990")) == .duplicate(seq: 2991))
         #expect(log.append(message: "m", from: "f", ts: 0, dedup: Key(client: "c1", id: "2989"))
@@ -340,10 +340,10 @@ struct RoomLogTests {
         log.remember(Key(client: "c", id: "a"), seq: 1)
         log.remember(Key(client: "c", id: "a"), seq: 1)
         log.remember(Key(client: "c", id: "b"), seq: 2)
-        #expect(dedupPairs(log) == ["c/a=1", "c/b=2"])
+        #expect(roomLogDedupPairs(log) == ["c/a=1", "c/b=2"])
         #expect(log.append(message: "m", from: "f", ts: 0, dedup: Key(client: "c", id: "a")) == .duplicate(seq: 1))
         log.remember(Key(client: "c", id: "z"), seq: 9)
-        #expect(dedupPairs(log) == ["c/b=2", "c/z=9"])
+        #expect(roomLogDedupPairs(log) == ["c/b=2", "c/z=9"])
     }
 
     /// Copies a log the way a handoff does: lastSeq, kept entries, dedup table.
@@ -358,7 +358,7 @@ struct RoomLogTests {
         #expect(a.lastSeq == b.lastSeq, sourceLocation: sourceLocation)
         #expect(Array(a.entries) == Array(b.entries), sourceLocation: sourceLocation)
         #expect(a.count == b.count && a.bytes == b.bytes && a.firstKeptSeq == b.firstKeptSeq, sourceLocation: sourceLocation)
-        #expect(dedupPairs(a) == dedupPairs(b), sourceLocation: sourceLocation)
+        #expect(roomLogDedupPairs(a) == roomLogDedupPairs(b), sourceLocation: sourceLocation)
         let sinceMismatches = (0...(a.lastSeq + 3)).filter { a.since($0) != b.since($0) }
         #expect(sinceMismatches == [], sourceLocation: sourceLocation)
         let dedupMismatches = keys.filter { key in
@@ -376,7 +376,7 @@ struct RoomLogTests {
     ])
     func handoffRebuildsAnEquivalentLog(limits: RoomLog.Limits) {
         var original = RoomLog(limits: limits)
-        var random = LCG(state: 7)
+        var random = RoomLogRandom(state: 7)
         var keys: [Key] = []
         for i in 0..<2500 {
             let key = Key(client: "c\(random.next(5))", id: "\(random.next(1500))")
@@ -423,7 +423,7 @@ struct RoomLogTests {
                 }
             }
         }
-        expectSame(log, model)
+        expectRoomLogMatchesModel(log, model)
         #expect(log.entries.map(\.seq) == Array(3491...3500))
         #expect(log.since(3495).entries.map(\.message) == ["m3496", "m3497", "m3498", "m3499", "m3500"])
         #expect(log.since(3490).complete)
