@@ -33,9 +33,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "RoomRingCore", swiftSettings: upcoming),
+        .target(name: "RoomRingHTTP", dependencies: ["RoomRingCore"] + nio, swiftSettings: upcoming),
         .target(
             name: "RoomRingShard",
-            dependencies: ["RoomRingCore", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["RoomRingCore", "RoomRingHTTP", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             resources: [.copy("Resources")],

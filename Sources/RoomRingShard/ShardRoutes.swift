@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RoomRingHTTP
 import Prometheus
 import NIOHTTP1
 import RoomRingCore

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import RoomRingHTTP
 import NIOPosix
 import NIOWebSocket
 import RoomRingCore
@@ -45,7 +46,7 @@ public final class ShardServer: Service, Sendable {
         let hub = RoomHub(group: group, context: context)
         do {
             let client = try await bindClient(group: group, context: context, hub: hub)
-            let admin = try await bindHTTP(group: group, at: configuration.adminListen, maxBody: 4 << 20,
+            let admin = try await HTTPListener.bind(group: group, at: configuration.adminListen, maxBody: 4 << 20,
                                            router: AdminRoutes.router(shard: context, hub: hub))
             context.setReady(true)
             let server = ShardServer(context: context, hub: hub, group: group, listeners: [client, admin],
@@ -116,20 +117,5 @@ public final class ShardServer: Service, Sendable {
                 }
             }
             .bind(host: configuration.listen.host, port: configuration.listen.port).get()
-    }
-
-    /// A plain HTTP listener with one router (admin APIs).
-    static func bindHTTP(group: any EventLoopGroup, at address: HostPort, maxBody: Int,
-                         router: @escaping HTTPRouter) async throws -> any Channel {
-        try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(maxBodyBytes: maxBody,
-                                                                                      router: router))
-                }
-            }
-            .bind(host: address.host, port: address.port).get()
     }
 }

@@ -1,4 +1,5 @@
 import NIOHTTP1
+import RoomRingHTTP
 import RoomRingCore
 
 /// Whether a request to the shard's client port becomes a room member, and if not, the documented answer.

@@ -4,25 +4,30 @@ import NIOWebSocket
 import RoomRingCore
 
 /// A complete HTTP request as the routers see it.
-struct HTTPRequest: Sendable {
-    var head: HTTPRequestHead
-    var body: ByteBuffer
+public struct HTTPRequest: Sendable {
+    public var head: HTTPRequestHead
+    public var body: ByteBuffer
     /// The path before `?`.
-    var path: Substring { head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "" }
+    public var path: Substring { head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "" }
     /// The query after `?`, if any.
-    var query: Substring? {
+    public var query: Substring? {
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         return parts.count > 1 ? parts[1] : nil
     }
 }
 
 /// A response to send.
-struct HTTPResponse: Sendable {
-    var status: HTTPResponseStatus
-    var headers: HTTPHeaders
-    var body: ByteBuffer
+public struct HTTPResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
 
-    init(_ status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer(),
+    /// - Parameters:
+    ///   - status: response status.
+    ///   - headers: extra headers.
+    ///   - body: the body.
+    ///   - contentType: its type.
+    public init(_ status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer(),
          contentType: String = "text/plain; charset=utf-8") {
         self.status = status
         self.headers = headers
@@ -31,29 +36,31 @@ struct HTTPResponse: Sendable {
     }
 
     /// A JSON error body, `{"error":{"code":...,"message":...}}`, the shape every RoomRing endpoint uses.
-    static func error(_ status: HTTPResponseStatus, code: String, _ message: String, headers: HTTPHeaders = [:])
+    public static func error(_ status: HTTPResponseStatus, code: String, _ message: String, headers: HTTPHeaders = [:])
         -> HTTPResponse
     {
         let body = #"{"error":{"code":"# + JSONText.quoted(code) + #","message":"# + JSONText.quoted(message) + "}}\n"
         return HTTPResponse(status, headers: headers, body: ByteBuffer(string: body), contentType: "application/json")
     }
 
-    static func json(_ text: String, status: HTTPResponseStatus = .ok) -> HTTPResponse {
+    /// A JSON body.
+    public static func json(_ text: String, status: HTTPResponseStatus = .ok) -> HTTPResponse {
         HTTPResponse(status, body: ByteBuffer(string: text), contentType: "application/json")
     }
 
-    static func text(_ text: String, status: HTTPResponseStatus = .ok) -> HTTPResponse {
+    /// A plain-text body.
+    public static func text(_ text: String, status: HTTPResponseStatus = .ok) -> HTTPResponse {
         HTTPResponse(status, body: ByteBuffer(string: text))
     }
 }
 
 /// Routes a complete request to a response, possibly asynchronously (the admin API asks every event loop).
-typealias HTTPRouter = @Sendable (HTTPRequest, any Channel) -> EventLoopFuture<HTTPResponse>
+public typealias HTTPRouter = @Sendable (HTTPRequest, any Channel) -> EventLoopFuture<HTTPResponse>
 
 /// Collects one request at a time (bounded body), asks the router, writes the answer; keep-alive aware.
-final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+public final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias OutboundOut = HTTPServerResponsePart
 
     private let router: HTTPRouter
     private let maxBodyBytes: Int
@@ -61,12 +68,15 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var body = ByteBuffer()
     private var tooLarge = false
 
-    init(maxBodyBytes: Int, router: @escaping HTTPRouter) {
+    /// - Parameters:
+    ///   - maxBodyBytes: larger bodies get 413.
+    ///   - router: answers each request.
+    public init(maxBodyBytes: Int, router: @escaping HTTPRouter) {
         self.maxBodyBytes = maxBodyBytes
         self.router = router
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
@@ -116,7 +126,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A failed WebSocket handshake is reported here and then delivered as a plain request, which the router
         // answers (400/421/426); anything else ends the connection.
         if error is NIOWebSocketUpgradeError { return }
