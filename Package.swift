@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "roomring", targets: ["roomring"]),
         .library(name: "RoomRingCore", targets: ["RoomRingCore"]),
         .library(name: "RoomRingShard", targets: ["RoomRingShard"]),
+        .library(name: "RoomRingProxy", targets: ["RoomRingProxy"]),
         .library(name: "RoomRingClient", targets: ["RoomRingClient"]),
     ],
     dependencies: [
@@ -43,6 +44,14 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "RoomRingProxy",
+            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "RoomRingClient",
             dependencies: ["RoomRingCore"] + nio,
             swiftSettings: upcoming
@@ -57,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "roomring",
             dependencies: [
-                "RoomRingCore", "RoomRingShard", "RoomRingClient", "RoomRingBench",
+                "RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -66,6 +75,12 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "RoomRingCoreTests", dependencies: ["RoomRingCore"], swiftSettings: upcoming),
+        .testTarget(
+            name: "RoomRingProxyTests",
+            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient",
+                           .product(name: "Logging", package: "swift-log")] + nio,
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "RoomRingShardTests",
             dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient",

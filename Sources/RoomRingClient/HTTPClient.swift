@@ -56,20 +56,25 @@ public enum HTTPClient {
         -> [UInt8]
     {
         let millis = Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        let promise = group.next().makePromise(of: [UInt8].self)
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(.milliseconds(millis))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(CollectHandler(promise: promise))
+        let loop = group.next()
+        let promise = loop.makePromise(of: [UInt8].self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(.milliseconds(millis))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(CollectHandler(promise: promise))
+                    }
                 }
-            }
-            .connect(host: host, port: port).get()
-        channel.writeAndFlush(ByteBuffer(bytes: send), promise: nil)
-        let timer = channel.eventLoop.scheduleTask(in: .milliseconds(millis)) {
-            promise.fail(Failure(description: "no complete answer from \(host):\(port) within \(timeout)"))
-            channel.close(promise: nil)
+                .connect(host: host, port: port).get()
+        } catch {
+            promise.fail(error)
+            throw error
         }
+        channel.writeAndFlush(ByteBuffer(bytes: send), promise: nil)
+        // At the deadline, close: the handler then completes with whatever arrived, and parsing reports it.
+        let timer = channel.eventLoop.scheduleTask(in: .milliseconds(millis)) { channel.close(promise: nil) }
         defer { timer.cancel() }
         return try await promise.futureResult.get()
     }
@@ -97,7 +102,8 @@ public enum HTTPClient {
         return Response(status: status, headers: headers, body: body)
     }
 
-    static func findHeadEnd(_ bytes: [UInt8]) -> Int? {
+    /// Index of the `\r\n\r\n` that ends an HTTP head, if present.
+    public static func findHeadEnd(_ bytes: [UInt8]) -> Int? {
         guard bytes.count >= 4 else { return nil }
         for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
             return i

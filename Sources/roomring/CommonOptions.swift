@@ -49,3 +49,22 @@ func parseAddress(_ text: String, defaultHost: String = "127.0.0.1") throws -> H
     guard let address = HostPort(text) else { throw ValidationError("\"\(text)\" is not host:port or a port") }
     return address
 }
+
+/// Children of `roomring up` stop when their parent dies, even by SIGKILL, instead of lingering as orphans:
+/// the supervisor sets `ROOMRING_PARENT_PID`, and the child polls `getppid()`.
+enum ParentWatch {
+    static func start(onOrphaned: @escaping @Sendable () async -> Void) -> Task<Void, Never>? {
+        guard let text = ProcessInfo.processInfo.environment["ROOMRING_PARENT_PID"], let parent = Int32(text) else {
+            return nil
+        }
+        return Task {
+            while !Task.isCancelled {
+                if getppid() != parent {
+                    await onOrphaned()
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+}

@@ -8,8 +8,9 @@ struct RoomRing: AsyncParsableCommand {
         discussion: """
             Start here:  roomring up            (a fleet on loopback; open http://127.0.0.1:8080/)
             One shard:   roomring shard --id s1 --ring ring.json
+            The proxy:   roomring proxy --ring ring.json
             Measure:     roomring bench fanout
             """,
-        subcommands: [Up.self, Shard.self, Bench.self]
+        subcommands: [Up.self, Shard.self, Proxy.self, Bench.self]
     )
 }

@@ -76,6 +76,8 @@ struct Shard: AsyncParsableCommand {
         let shard = try await ShardServer.start(configuration: configuration, ring: document, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: shard)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let watcher = ParentWatch.start { await group.triggerGracefulShutdown() }
+        defer { watcher?.cancel() }
         try await group.run()
     }
 }

@@ -49,7 +49,9 @@ final class Supervisor: Service, Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executablePath)
         process.arguments = child.arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
+        environment["ROOMRING_PARENT_PID"] = String(getpid())
+        process.environment = environment
         process.terminationHandler = { [weak self] process in self?.exited(child, status: process.terminationStatus) }
         try process.run()
         state.withLock { $0.processes[child.name] = process }

@@ -3,15 +3,17 @@ import Foundation
 import Logging
 import RoomRingClient
 import RoomRingCore
+import RoomRingProxy
 import ServiceLifecycle
 import UnixSignals
 
 struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a whole fleet on loopback: N shard processes of this binary, with a ring.",
+        abstract: "Run a whole fleet on loopback: the proxy plus N shard processes of this binary.",
         discussion: """
-            Writes a ring, starts the shards as child processes, waits until every one answers /readyz, then
-            prints the URLs, the admin token and the ring table. Ctrl-C or SIGTERM stops everything gracefully.
+            Writes a ring, starts the shards as child processes of this binary, waits until every one answers
+            /readyz, starts the proxy in this process, then prints the URLs, the admin token and the ring table.
+            Open the chat page at http://127.0.0.1:8080/. Ctrl-C or SIGTERM stops everything gracefully.
             A shard that exits unexpectedly is reported and restarted (up to 5 times); its rooms come back
             empty and reconnecting clients are told so (hello.resumed = false).
             """
@@ -19,6 +21,15 @@ struct Up: AsyncParsableCommand {
 
     @Option(help: "Number of shards.")
     var shards: Int = 3
+
+    @Option(help: "Proxy port (the one URL clients use), or host:port.")
+    var port: String = "8080"
+
+    @Option(help: "Proxy admin port, or host:port.")
+    var adminPort: String = "8081"
+
+    @Option(help: "Scaling design: sticky (rooms pinned to their ring owner).")
+    var mode: String = "sticky"
 
     @Option(help: "First shard client port; shard i listens on base+i-1.")
     var shardBasePort: Int = 9001
@@ -35,8 +46,13 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Log level for this process and the children.")
     var logLevel: String = "notice"
 
+    @OptionGroup var proxy: ProxyOptions
+
     func validate() throws {
         guard (1...64).contains(shards) else { throw ValidationError("--shards must be between 1 and 64") }
+        guard mode == "sticky" else {
+            throw ValidationError("--mode \(mode): only sticky mode is available in this version")
+        }
     }
 
     func run() async throws {
@@ -61,8 +77,19 @@ struct Up: AsyncParsableCommand {
         children.sort { $0.name < $1.name }
         let supervisor = Supervisor(children: children, environment: ["ROOMRING_ADMIN_TOKEN": token], logger: logger)
         try await supervisor.startAll()
-        print(Self.banner(ring: ring, token: token, ringPath: ringPath))
-        let group = ServiceGroup(configuration: .init(services: [.init(service: supervisor)],
+        let proxyConfiguration = proxy.configuration(listen: try parseAddress(port), admin: try parseAddress(adminPort),
+                                                     token: token, eventLoops: 1)
+        let proxyServer: ProxyServer
+        do {
+            proxyServer = try await ProxyServer.start(configuration: proxyConfiguration, ring: ring, logger: logger)
+        } catch {
+            await supervisor.stopAll()
+            throw ValidationError("the proxy could not listen on \(port) / \(adminPort): \(error)")
+        }
+        print(Self.banner(ring: ring, token: token, ringPath: ringPath, proxy: proxyConfiguration))
+        fflush(stdout)
+        // Services stop in reverse order: the proxy drains first, then the shards.
+        let group = ServiceGroup(configuration: .init(services: [.init(service: supervisor), .init(service: proxyServer)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
@@ -71,10 +98,11 @@ struct Up: AsyncParsableCommand {
         (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 
-    static func banner(ring: RingDocument, token: String, ringPath: String) -> String {
+    static func banner(ring: RingDocument, token: String, ringPath: String, proxy: ProxyConfiguration) -> String {
         var lines = ["", "RoomRing is up (\(ring.shards.count) shards, ring epoch \(ring.epoch))", ""]
-        lines.append("  chat page     http://\(ring.shards[0].address)/   (any shard serves the page)")
-        lines.append("  WebSocket     ws://<owner>/rooms/<room>?name=<you>   (a shard answers 421 for rooms it does not own)")
+        lines.append("  chat page     http://\(proxy.listen)/")
+        lines.append("  WebSocket     ws://\(proxy.listen)/rooms/<room>?name=<you>")
+        lines.append("  proxy admin   http://\(proxy.adminListen)/shards   (Authorization: Bearer <token>)")
         lines.append("  admin token   \(token)")
         lines.append("  ring file     \(ringPath)")
         lines.append("")
