@@ -74,6 +74,11 @@ let package = Package(
             ] + nio,
             swiftSettings: upcoming
         ),
+        .testTarget(
+            name: "RoomRingCLITests",
+            dependencies: ["RoomRingCore", "RoomRingClient"] + nio,
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "RoomRingCoreTests", dependencies: ["RoomRingCore"], swiftSettings: upcoming),
         .testTarget(
             name: "RoomRingProxyTests",

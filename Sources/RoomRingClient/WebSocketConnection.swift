@@ -203,8 +203,9 @@ private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHan
         promise.succeed(headers)
         let rest = buffer
         buffer = ByteBuffer()
-        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        // Frames that arrived with the 101 go to the decoder first: a removed context forwards nothing.
         if rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
     }
 
     typealias InboundOut = ByteBuffer

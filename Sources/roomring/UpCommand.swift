@@ -86,8 +86,9 @@ struct Up: AsyncParsableCommand {
             await supervisor.stopAll()
             throw ValidationError("the proxy could not listen on \(port) / \(adminPort): \(error)")
         }
-        print(Self.banner(ring: ring, token: token, ringPath: ringPath, proxy: proxyConfiguration))
-        fflush(stdout)
+        // Written unbuffered: scripts and tests wait for the banner on a pipe.
+        FileHandle.standardOutput.write(Data((Self.banner(ring: ring, token: token, ringPath: ringPath,
+                                                          proxy: proxyConfiguration) + "\n").utf8))
         // Services stop in reverse order: the proxy drains first, then the shards.
         let group = ServiceGroup(configuration: .init(services: [.init(service: supervisor), .init(service: proxyServer)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -1,0 +1,101 @@
+import Foundation
+import RoomRingClient
+import Synchronization
+
+/// Runs the built `roomring` executable as a child process, capturing its output.
+final class RoomRingProcess: Sendable {
+    let process: Process
+    private let output = OutputBuffer()
+
+    /// The `roomring` binary next to the test bundle (built by `swift build --build-tests` / `swift test`).
+    static var binary: URL? {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("roomring")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        guard let binary = Self.binary else { throw ProcessFailure("roomring binary not found next to the tests") }
+        process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.append(String(decoding: data, as: UTF8.self)) }
+        }
+        try process.run()
+    }
+
+    var text: String { output.text }
+
+    /// Waits until the output contains `marker`, failing early if the process exits.
+    func waitFor(_ marker: String, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if text.contains(marker) { return }
+            if !process.isRunning { throw ProcessFailure("exited before printing \"\(marker)\":\n\(text)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ProcessFailure("no \"\(marker)\" within \(timeout):\n\(text)")
+    }
+
+    /// Sends `signal` and waits for exit; returns the exit status, or nil if it did not exit in time.
+    func stop(_ signal: Int32 = SIGTERM, timeout: Duration = .seconds(15)) async -> Int32? {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            return nil
+        }
+        return process.terminationStatus
+    }
+}
+
+final class OutputBuffer: Sendable {
+    private let storage = Mutex<String>("")
+    func append(_ text: String) { storage.withLock { $0 += text } }
+    var text: String { storage.withLock { $0 } }
+}
+
+struct ProcessFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Loopback ports that were free a moment ago (bind to 0, read, close).
+func freePorts(_ count: Int) throws -> [Int] {
+    var ports: [Int] = []
+    var sockets: [Int32] = []
+    defer { sockets.forEach { close($0) } }
+    while ports.count < count {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw ProcessFailure("cannot find a free port") }
+        sockets.append(fd)
+        ports.append(Int(UInt16(bigEndian: address.sin_port)))
+    }
+    return ports
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+func isListening(_ port: Int) async -> Bool {
+    (try? await HTTPClient.request("GET", host: "127.0.0.1", port: port, path: "/healthz", timeout: .seconds(1))) != nil
+}
