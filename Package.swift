@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "RoomRingHTTP", dependencies: ["RoomRingCore"] + nio, swiftSettings: upcoming),
         .target(
             name: "RoomRingShard",
-            dependencies: ["RoomRingCore", "RoomRingHTTP", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             resources: [.copy("Resources")],
@@ -88,6 +88,12 @@ let package = Package(
         ),
         .testTarget(
             name: "RoomRingShardTests",
+            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient",
+                           .product(name: "Logging", package: "swift-log")] + nio,
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "RoomRingDeployTests",
             dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient",
                            .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming

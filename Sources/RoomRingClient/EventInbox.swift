@@ -15,6 +15,8 @@ public final class EventInbox<Event: Sendable>: Sendable {
         var head = 0
         var waiter: (id: UInt64, continuation: CheckedContinuation<Event, any Error>)?
         var nextWaiter: UInt64 = 0
+        /// A `next` whose timer fired before it started waiting: it must fail at once, not wait forever.
+        var expired: UInt64?
     }
 
     private let state = Mutex(State())
@@ -47,7 +49,10 @@ public final class EventInbox<Event: Sendable>: Sendable {
         let timer = Task {
             try? await Task.sleep(for: timeout)
             let waiter = state.withLock { state -> CheckedContinuation<Event, any Error>? in
-                guard let waiter = state.waiter, waiter.id == id else { return nil }
+                guard let waiter = state.waiter, waiter.id == id else {
+                    if state.nextWaiter == id { state.expired = id }
+                    return nil
+                }
                 state.waiter = nil
                 return waiter.continuation
             }
@@ -65,10 +70,15 @@ public final class EventInbox<Event: Sendable>: Sendable {
                     }
                     return event
                 }
+                if state.expired == id { return nil }
                 state.waiter = (id, continuation)
                 return nil
             }
-            if let ready { continuation.resume(returning: ready) }
+            if let ready {
+                continuation.resume(returning: ready)
+            } else if state.withLock({ $0.expired == id && $0.waiter?.id != id }) {
+                continuation.resume(throwing: Timeout())
+            }
         }
     }
 }

@@ -63,7 +63,7 @@ public final class WebSocketConnection: Sendable {
     ) async throws -> WebSocketConnection {
         let inbox = EventInbox<Event>()
         let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port).get()
         let handshake = channel.eventLoop.makePromise(of: [(name: String, value: String)].self)
         var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -141,6 +141,7 @@ public struct RingDocumentError: Error, Hashable, Sendable, CustomStringConverti
         case badWeight(shard: String, Int)
         case badVNodes(Int)
         case staleEpoch(current: UInt64, offered: UInt64)
+        case unknownShard(String)
     }
 
     let reason: Reason
@@ -163,6 +164,7 @@ public struct RingDocumentError: Error, Hashable, Sendable, CustomStringConverti
         case .badWeight: "bad_weight"
         case .badVNodes: "bad_vnodes"
         case .staleEpoch: "stale_epoch"
+        case .unknownShard: "unknown_shard"
         }
     }
 
@@ -178,6 +180,7 @@ public struct RingDocumentError: Error, Hashable, Sendable, CustomStringConverti
         case .badVNodes(let n): "vnodes \(n) is outside 1...10000"
         case .staleEpoch(let current, let offered):
             "ring epoch \(offered) is not newer than the current epoch \(current)"
+        case .unknownShard(let id): "the ring has no shard \"\(id)\""
         }
     }
 }

@@ -28,6 +28,11 @@ public struct ShardConfiguration: Hashable, Sendable {
     public var emptyRoomRetention: Double
     /// Event loop threads (default: the number of cores).
     public var eventLoops: Int
+    /// New WebSocket joins accepted per second, shard-wide (default 2,000; burst twice that); more get 503
+    /// with `Retry-After`, so a drain's reconnects spread out instead of storming.
+    public var joinsPerSecond: Double = 2000
+    /// Seconds a shard that just gained a room holds its joins while the old owner's state arrives (default 5).
+    public var handoffWait: Double = 5
 
     /// - Parameters:
     ///   - id: shard id.

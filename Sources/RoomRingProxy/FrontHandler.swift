@@ -28,6 +28,8 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var extra: [UInt8] = []
     private var headTimer: Scheduled<Void>?
     private var retried = false
+    /// Epoch of the ring the current attempt was routed with (a 421 is judged against it, not the latest ring).
+    private var routedEpoch: UInt64 = 0
     /// A request body is flowing to the shard before its answer.
     private var streamingBody = false
     private var context: ChannelHandlerContext?
@@ -113,6 +115,7 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard !proxy.isDraining else {
             return fail(context, status: 503, code: "draining", message: "proxy is shutting down", retryAfter: true)
         }
+        routedEpoch = proxy.ring.epoch
         guard let shard = proxy.route(room: head.room), let address = HostPort(shard.address) else {
             return fail(context, status: 503, code: "no_shard", message: "no active shard in the ring", retryAfter: true)
         }
@@ -120,7 +123,7 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let client = context.channel
         ClientBootstrap(group: context.eventLoop)
             .connectTimeout(.milliseconds(Int64(proxy.configuration.connectTimeout * 1000)))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -180,8 +183,9 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             backend.close(promise: nil)
             return fail(context, status: 502, code: "bad_gateway", message: "shard \(shard) closed without an answer")
         }
-        if status == 421, let epoch, epoch > proxy.ring.epoch, !retried, extra.isEmpty {
-            // The shard knows a newer ring: fetch it from that shard, then route again once.
+        if status == 421, let epoch, epoch > routedEpoch, !retried, extra.isEmpty {
+            // The shard knows a newer ring than this request was routed with: fetch it from that shard (unless a
+            // concurrent request already did), then route again once.
             retried = true
             proxy.metrics.misdirectedRetries.increment()
             backend.close(promise: nil)
@@ -189,8 +193,9 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let proxy = self.proxy
             let loop = context.eventLoop
+            let fetch = epoch > proxy.ring.epoch
             Task {
-                await RingFetcher.refresh(from: shard, proxy: proxy)
+                if fetch { await RingFetcher.refresh(from: shard, proxy: proxy) }
                 loop.execute {
                     let handler = bound.value
                     guard let context = handler.context else { return }

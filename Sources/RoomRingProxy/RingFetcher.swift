@@ -19,8 +19,8 @@ enum RingFetcher {
                 return
             }
             let document = try RingDocument.decode(response.body)
-            if proxy.ring.document.accepts(document) {
-                try proxy.install(document)
+            // Concurrent 421s fetch concurrently: losing the race to install the same epoch is not a failure.
+            if proxy.ring.document.accepts(document), (try? proxy.install(document)) != nil {
                 logger.notice("ring epoch \(document.epoch) fetched from \(id)")
             }
         } catch {

@@ -1,4 +1,6 @@
+import Foundation
 import NIOCore
+import Prometheus
 import RoomRingHTTP
 import NIOHTTP1
 import RoomRingCore
@@ -17,7 +19,19 @@ enum AdminRoutes {
             case (.GET, "/ring"):
                 return loop.makeSucceededFuture(.json(String(decoding: shard.ring.document.encoded(), as: UTF8.self)))
             case (.PUT, "/ring"):
-                return loop.makeSucceededFuture(putRing(request, shard: shard))
+                let response = putRing(request, shard: shard)
+                if response.status == .ok { hub.rebalance() }
+                return loop.makeSucceededFuture(response)
+            case (.POST, "/handoff"):
+                guard let handoff = try? JSONDecoder().decode(RoomHandoff.self, from: Data(request.body.readableBytesView))
+                else {
+                    return loop.makeSucceededFuture(.error(.badRequest, code: "bad_handoff", "body is not a room handoff"))
+                }
+                return hub.receiveHandoff(handoff).map { accepted in
+                    if accepted { shard.metrics.handoffsReceived.increment() }
+                    return accepted ? .json("{\"accepted\":true}")
+                        : .error(.conflict, code: "newer_state", "this shard already has newer state for the room")
+                }
             case (.GET, "/rooms"):
                 return hub.snapshot().map { rooms in
                     let body = RoomsReply(shard: shard.configuration.id, epoch: shard.ring.epoch, rooms: rooms)

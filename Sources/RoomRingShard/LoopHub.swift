@@ -7,8 +7,8 @@ import RoomRingCore
 /// Only ever touched on its own loop (it is held in a `NIOLoopBound`).
 final class LoopHub {
     let index: Int
-    private var hub: RoomHub?
-    private var rooms: [RoomID: Room] = [:]
+    private(set) var hub: RoomHub?
+    var rooms: [RoomID: Room] = [:]
     private var dirtyRooms: [Room] = []
     private var members: [MemberID: any RoomMember] = [:]
     private var admitted: [RoomID: [MemberID: any RoomMember]] = [:]
@@ -75,6 +75,10 @@ final class LoopHub {
                     member.deliver(frame)
                     delivered += 1
                 }
+            case .closeAll(let code, let reason):
+                for member in admitted[room]?.values ?? [:].values { member.close(code: code, reason: reason, force: false) }
+            case .close(let id, let code, let reason):
+                members[id]?.close(code: code, reason: reason, force: false)
             }
         }
         if let local = admitted[room] { for member in local.values { member.flushDeliveries() } }
@@ -94,9 +98,23 @@ final class LoopHub {
 
     func roomJoin(_ info: MemberInfo, from loop: Int, since: UInt64?) {
         guard let hub else { return }
+        let isNew = rooms[info.room] == nil
         let room = room(info.room)
         room.membersPerLoop[loop] += 1
         room.emptySince = nil
+        if isNew, let wait = hub.context.handoffWait(for: info.room) { awaitHandoff(room, for: wait) }
+        switch room.phase {
+        case .serving: break
+        case .awaitingHandoff:
+            room.parkedJoins.append((info, loop, since))
+            return
+        case .handingOff, .moved:
+            // Raced in while the room leaves: send it where the room is going.
+            room.membersPerLoop[loop] -= 1
+            room.pending.append(.close(info.id, code: WebSocketMessageStateMachine.CloseCode.restart, reason: "moved"))
+            markDirty(room)
+            return
+        }
         let resume = since.map { room.log.since($0) }
         let hello = ServerMessage.hello(.init(shard: hub.context.configuration.id, room: info.room.rawValue,
                                               seq: room.log.lastSeq, epoch: hub.context.ring.epoch,
@@ -111,6 +129,18 @@ final class LoopHub {
 
     func roomChat(_ info: MemberInfo, _ chats: [InboundChat]) {
         guard let room = rooms[info.room], let hub else { return }
+        switch room.phase {
+        case .serving: break
+        case .awaitingHandoff:
+            room.parkedChats.append((info, chats))
+            return
+        case .handingOff, .moved:
+            // Not acknowledged, so the client's outbox resends it to the new owner.
+            let refusal = ServerMessage.error(.init(code: "moving", message: "room is moving to another shard; resend after reconnecting"))
+            room.pending.append(.direct(info.id, ByteBuffer(string: refusal.encoded())))
+            markDirty(room)
+            return
+        }
         for chat in chats {
             let key = chat.id.map { RoomLog.DedupKey(client: info.client, id: $0) }
             switch room.log.append(message: chat.message, from: info.name, ts: chat.ts, dedup: key) {
@@ -134,7 +164,7 @@ final class LoopHub {
         if room.memberTotal == 0 { room.emptySince = .now() }
     }
 
-    private func markDirty(_ room: Room) {
+    func markDirty(_ room: Room) {
         guard !room.isDirty else { return }
         room.isDirty = true
         if dirtyRooms.isEmpty, let hub {
@@ -154,6 +184,10 @@ final class LoopHub {
             let roomID = room.id
             for (loop, items) in room.takePendingByLoop() {
                 hub.onHub(loop, from: index) { $0.deliver(room: roomID, items) }
+            }
+            if room.phase == .moved, self.rooms[roomID] === room {
+                self.rooms[roomID] = nil
+                hub.context.metrics.rooms.decrement()
             }
         }
     }

@@ -10,6 +10,10 @@ enum RoomDelivery: Sendable {
     case broadcast(ByteBuffer)
     /// A frame for one member.
     case direct(MemberID, ByteBuffer)
+    /// Close every local member of the room with this code (the room moved to another shard).
+    case closeAll(code: UInt16, reason: String)
+    /// Close one member with this code.
+    case close(MemberID, code: UInt16, reason: String)
 }
 
 /// Identifies a member connection across event loops: the low byte is its loop's index.
@@ -31,6 +35,22 @@ final class Room {
     var isDirty = false
     /// When the last member left; history is kept for a while after.
     var emptySince: NIODeadline?
+    /// Where the room stands in a move between shards.
+    var phase = Phase.serving
+    /// Joins and chats held while the room's state is on its way from the previous owner.
+    var parkedJoins: [(info: MemberInfo, loop: Int, since: UInt64?)] = []
+    var parkedChats: [(info: MemberInfo, chats: [InboundChat])] = []
+
+    enum Phase {
+        /// Normal operation.
+        case serving
+        /// This shard just gained the room: wait (bounded) for the old owner's state before serving it.
+        case awaitingHandoff
+        /// The state is being sent to the new owner; chats are refused (not acknowledged) so clients resend there.
+        case handingOff
+        /// Handed off; the room is closed and dropped after this tick's deliveries.
+        case moved
+    }
 
     init(id: RoomID, limits: RoomLog.Limits, loopCount: Int) {
         self.id = id
@@ -46,9 +66,9 @@ final class Room {
         var byLoop: [[RoomDelivery]] = Array(repeating: [], count: membersPerLoop.count)
         for item in items {
             switch item {
-            case .broadcast:
+            case .broadcast, .closeAll:
                 for (loop, count) in membersPerLoop.enumerated() where count > 0 { byLoop[loop].append(item) }
-            case .admit(let member), .direct(let member, _):
+            case .admit(let member), .direct(let member, _), .close(let member, _, _):
                 byLoop[member.loopIndex].append(item)
             }
         }

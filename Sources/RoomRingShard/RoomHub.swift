@@ -49,6 +49,21 @@ public final class RoomHub: Sendable {
         }
     }
 
+    /// Hands off every room this shard no longer owns, on every loop.
+    func rebalance() {
+        for (i, loop) in loops.enumerated() {
+            let bound = hubs[i]
+            loop.execute { bound.value.rebalance() }
+        }
+    }
+
+    /// Installs a room's state sent by its previous owner, on the room's home loop.
+    func receiveHandoff(_ handoff: RoomHandoff) -> EventLoopFuture<Bool> {
+        let index = homeIndex(of: handoff.room)
+        let bound = hubs[index]
+        return loops[index].submit { bound.value.receiveHandoff(handoff) }
+    }
+
     /// A snapshot of every room on every loop, for the admin API.
     func snapshot() -> EventLoopFuture<[RoomSnapshot]> {
         let futures = hubs.enumerated().map { i, bound in loops[i].submit { bound.value.snapshot() } }

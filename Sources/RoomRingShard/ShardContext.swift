@@ -9,6 +9,9 @@ public final class ShardContext: Sendable {
     public let configuration: ShardConfiguration
     let metrics: ShardMetrics
     private let ringBox: Mutex<HashRing>
+    /// The ring before the last change, and when it changed: rooms gained then wait briefly for their state.
+    private let lastChange = Mutex<(previous: HashRing, at: NIODeadline)?>(nil)
+    private let joinBucket: Mutex<TokenBucket>
     private let connectionCount = Atomic<Int>(0)
     private let readyFlag = Atomic<Bool>(false)
     private let draining = Atomic<Bool>(false)
@@ -17,6 +20,8 @@ public final class ShardContext: Sendable {
         self.configuration = configuration
         self.metrics = ShardMetrics(shard: configuration.id)
         self.ringBox = Mutex(HashRing(ring))
+        self.joinBucket = Mutex(TokenBucket(rate: configuration.joinsPerSecond, burst: configuration.joinsPerSecond * 2,
+                                            now: NIODeadline.now().uptimeNanoseconds))
     }
 
     /// The ring in force.
@@ -30,11 +35,26 @@ public final class ShardContext: Sendable {
             guard ring.document.accepts(document) else {
                 return .failure(.staleEpoch(current: ring.epoch, offered: document.epoch))
             }
+            lastChange.withLock { $0 = (ring, .now()) }
             ring = HashRing(document)
             return .success(())
         }
         try result.get()
     }
+
+    /// How long a join for `room` should wait for the previous owner's state, or nil when no state is coming:
+    /// the room only just became ours under the last ring change.
+    func handoffWait(for room: RoomID) -> TimeAmount? {
+        guard let change = lastChange.withLock({ $0 }), owns(room),
+            change.previous.owner(of: room)?.id != configuration.id
+        else { return nil }
+        let window = TimeAmount.milliseconds(Int64(configuration.handoffWait * 1000))
+        let remaining = change.at + window - .now()
+        return remaining > .zero ? remaining : nil
+    }
+
+    /// Takes one token from the shard-wide join rate limit (spreads reconnect storms after a move).
+    func admitJoin() -> Bool { joinBucket.withLock { $0.take(now: NIODeadline.now().uptimeNanoseconds) } }
 
     /// Whether this shard owns `room` under the current ring.
     func owns(_ room: RoomID) -> Bool { ring.isOwner(configuration.id, of: room) }

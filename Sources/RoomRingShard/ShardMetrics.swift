@@ -13,6 +13,9 @@ public struct ShardMetrics: Sendable {
     let slowConsumerCloses: Counter
     let rateLimitCloses: Counter
     let protocolErrors: Counter
+    let handoffs: Counter
+    let handoffFailures: Counter
+    let handoffsReceived: Counter
 
     init(shard: String) {
         let registry = PrometheusCollectorRegistry()
@@ -36,6 +39,9 @@ public struct ShardMetrics: Sendable {
         slowConsumerCloses = counter("slow_consumer_closes", "Members closed with 1013 past the outbound queue limit")
         rateLimitCloses = counter("rate_limit_closes", "Members closed with 1008 for exceeding the message rate")
         protocolErrors = counter("protocol_errors", "Connections failed for WebSocket protocol violations")
+        handoffs = counter("handoffs", "Rooms handed to their new owner after a ring change")
+        handoffFailures = counter("handoff_failures", "Handoff attempts the new owner did not accept (retried)")
+        handoffsReceived = counter("handoffs_received", "Rooms received from their previous owner")
     }
 
     /// Prometheus text exposition.

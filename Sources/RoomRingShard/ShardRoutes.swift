@@ -34,9 +34,8 @@ enum ShardRoutes {
             switch UpgradeDecision.decide(request.head, shard: shard) {
             case .reject(let response): return response
             case .upgrade:
-                // The upgrader refused something the decision accepted (a malformed key, say).
-                return .error(.badRequest, code: "bad_handshake", "malformed WebSocket handshake",
-                              headers: ["Sec-WebSocket-Version": "13"])
+                // Everything but the join rate limit allowed it.
+                return UpgradeDecision.busy
             }
         }
         return .error(.notFound, code: "not_found", "no such endpoint: \(path)")

@@ -84,24 +84,28 @@ public final class ShardServer: Service, Sendable {
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: configuration.maxOutboundBytes / 2,
                                                                     high: configuration.maxOutboundBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Decide once per handshake and take the join token here only: deciding again after the 101
+                    // could drop a connection that was just accepted.
+                    let accepted = NIOLoopBoundBox<WebSocketRoomHandler.Request?>(nil, eventLoop: channel.eventLoop)
                     let upgrader = NIOWebSocketServerUpgrader(
                         maxFrameSize: configuration.maxMessageBytes,
                         automaticErrorHandling: true,
                         shouldUpgrade: { channel, head in
-                            guard case .upgrade = UpgradeDecision.decide(head, shard: context) else {
+                            guard case .upgrade(let request) = UpgradeDecision.decide(head, shard: context),
+                                context.admitJoin()
+                            else {
                                 return channel.eventLoop.makeSucceededFuture(nil)
                             }
+                            accepted.value = request
                             return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
                         },
-                        upgradePipelineHandler: { channel, head in
-                            guard case .upgrade(let request) = UpgradeDecision.decide(head, shard: context) else {
-                                return channel.close()
-                            }
+                        upgradePipelineHandler: { channel, _ in
+                            guard let request = accepted.value else { return channel.close() }
                             return channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(
                                     WebSocketRoomHandler(request: request, hub: hub, shard: context))

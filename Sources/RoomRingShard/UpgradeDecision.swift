@@ -10,6 +10,11 @@ enum UpgradeDecision {
 
     static let maxNameLength = 64
 
+    /// The answer when only the shard-wide join rate limit stands in the way (taken in `shouldUpgrade`, once per
+    /// handshake, so deciding stays free of side effects).
+    static let busy = HTTPResponse.error(.serviceUnavailable, code: "busy", "too many joins per second; retry shortly",
+                                         headers: ["Retry-After": "1"])
+
     static func decide(_ head: HTTPRequestHead, shard: ShardContext) -> UpgradeDecision {
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(parts.first ?? "")

@@ -69,6 +69,8 @@ struct Proxy: AsyncParsableCommand {
         let proxyServer = try await ProxyServer.start(configuration: configuration, ring: document, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: proxyServer)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let watcher = ParentWatch.start { await group.triggerGracefulShutdown() }
+        defer { watcher?.cancel() }
         try await group.run()
     }
 }

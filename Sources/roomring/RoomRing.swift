@@ -9,8 +9,10 @@ struct RoomRing: AsyncParsableCommand {
             Start here:  roomring up            (a fleet on loopback; open http://127.0.0.1:8080/)
             One shard:   roomring shard --id s1 --ring ring.json
             The proxy:   roomring proxy --ring ring.json
+            Rebalance:   roomring ring status | add | drain | remove
+            Chat:        roomring chat ws://127.0.0.1:8080/rooms/lobby --name alice
             Measure:     roomring bench fanout
             """,
-        subcommands: [Up.self, Shard.self, Proxy.self, Bench.self]
+        subcommands: [Up.self, Shard.self, Proxy.self, Ring.self, Chat.self, Bench.self]
     )
 }

@@ -57,6 +57,12 @@ struct Shard: AsyncParsableCommand {
     @Option(help: "Seconds an empty room's history is kept.")
     var emptyRoomRetention: Double = 600
 
+    @Option(help: "New WebSocket joins accepted per second, shard-wide (burst twice that); more get 503.")
+    var joinsPerSecond: Double = 2000
+
+    @Option(help: "Seconds a room this shard just gained waits for its previous owner's state.")
+    var handoffWait: Double = 5
+
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
@@ -70,10 +76,13 @@ struct Shard: AsyncParsableCommand {
             maxConnections: maxConnections,
             roomLog: .init(maxMessages: historyMessages, maxBytes: historyBytes),
             emptyRoomRetention: emptyRoomRetention, eventLoops: server.resolvedEventLoops)
+        var shardConfiguration = configuration
+        shardConfiguration.joinsPerSecond = joinsPerSecond
+        shardConfiguration.handoffWait = handoffWait
         if document.shard(id: id) == nil {
             logger.notice("this shard is not in the ring yet; it owns no rooms until `roomring ring add`")
         }
-        let shard = try await ShardServer.start(configuration: configuration, ring: document, logger: logger)
+        let shard = try await ShardServer.start(configuration: shardConfiguration, ring: document, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: shard)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let watcher = ParentWatch.start { await group.triggerGracefulShutdown() }

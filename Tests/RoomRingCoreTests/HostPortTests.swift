@@ -70,6 +70,7 @@ struct HostPortTests {
             ("shard-0.rr:9001", "shard-0.rr:9001"),
             ("[::1]:9001", "[::1]:9001"),
             ("[2001:db8::42]:443", "[2001:db8::42]:443"),
+            ("[2001:db8:0:0:1:0:0:1]:443", "[2001:db8:0:0:1:0:0:1]:443"),
         ])
     func description(text: String, expected: String) throws {
         let parsed = try #require(HostPort(text))
@@ -80,6 +81,7 @@ struct HostPortTests {
     @Test("the memberwise initializer and description agree")
     func memberwise() {
         #expect(HostPort(host: "::1", port: 80).description == "[::1]:80")
+        #expect(HostPort(host: "2001:db8:0:0:1:0:0:1", port: 80).description == "[2001:db8:0:0:1:0:0:1]:80")
         #expect(HostPort(host: "example.com", port: 8443).description == "example.com:8443")
         #expect(HostPort(host: "a", port: 1) != HostPort(host: "a", port: 2))
         #expect(HostPort(host: "a", port: 1) != HostPort(host: "b", port: 1))

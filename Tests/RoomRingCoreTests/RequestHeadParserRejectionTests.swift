@@ -235,7 +235,7 @@ struct RequestHeadParserRejectionTests {
     // MARK: early rejection
 
     @Test func nonHTTPFirstByteIsRejectedAfterOneByte() {
-        for first: UInt8 in [0x16, 0x00, 0x80, 0xFF, 0x05, 0x1B] {
+        for first: UInt8 in [0x16, 0x00, 0x80, 0xFF, 0x05, 0x1B, 0x7F, 0x09, 0x1F] {
             var parser = RequestHeadParser()
             let result = parser.feed([first])
             #expect(result == .rejected(.init(.notHTTP)), "first byte \(first)")
@@ -310,5 +310,45 @@ struct RequestHeadParserRejectionTests {
         #expect(parser.feed(P.bytes("Host: x\r\n\r\n")) == first)
         #expect(parser.feed([UInt8]()) == first)
         #expect(parser.bufferedBytes == buffered)
+    }
+}
+
+@Suite("RoomPath")
+struct RoomPathTests {
+    @Test(arguments: ["/", "/healthz", "/rooms", "/roomsx/a", "/Rooms/a", "//rooms/a", "/x/rooms/a", "", "rooms/a"])
+    func noRoom(path: String) {
+        #expect(RoomPath.parse(path) == .noRoom)
+    }
+
+    @Test(arguments: [
+        ("/rooms/a", "a", ""), ("/rooms/a/", "a", "/"), ("/rooms/lobby/messages", "lobby", "/messages"),
+        ("/rooms/r1/events", "r1", "/events"), ("/rooms/a/b/c", "a", "/b/c"), ("/rooms/%41bc", "Abc", ""),
+        ("/rooms/%61%62", "ab", ""), ("/rooms/a%2e%2E/x", "a..", "/x"), ("/rooms/x//y", "x", "//y"),
+        ("/rooms/A-Z.a_z~0-9", "A-Z.a_z~0-9", ""), ("/rooms/r/%zz", "r", "/%zz"),
+    ])
+    func room(path: String, room: String, rest: String) {
+        #expect(RoomPath.parse(path) == .room(RoomID(room)!, rest: rest))
+    }
+
+    @Test(arguments: ["/rooms/", "/rooms//", "/rooms//x"])
+    func missingRoom(path: String) {
+        #expect(RoomPath.parse(path) == .invalid(.missingRoom))
+    }
+
+    @Test(arguments: [
+        "/rooms/a%2Fb", "/rooms/a%2fb", "/rooms/%zz", "/rooms/%", "/rooms/a%4", "/rooms/a%20b", "/rooms/a:b",
+        "/rooms/%C3%A9", "/rooms/caf\u{E9}", "/rooms/a+b", "/rooms/%00", "/rooms/a%2F", "/rooms/" + String(repeating: "r", count: 129),
+    ])
+    func invalidRoom(path: String) {
+        #expect(RoomPath.parse(path) == .invalid(.invalidRoom))
+    }
+
+    @Test func lengthLimitAppliesAfterDecoding() {
+        let plain128 = String(repeating: "b", count: 128)
+        #expect(RoomPath.parse("/rooms/" + plain128) == .room(RoomID(plain128)!, rest: ""))
+        // 128 characters spelled with escapes: 384 bytes on the wire, 128 after decoding.
+        let encoded = String(repeating: "%41", count: 128)
+        #expect(RoomPath.parse("/rooms/" + encoded) == .room(RoomID(String(repeating: "A", count: 128))!, rest: ""))
+        #expect(RoomPath.parse("/rooms/" + encoded + "%41") == .invalid(.invalidRoom))
     }
 }

@@ -298,6 +298,26 @@ struct RoomLogTests {
             == .accepted(.init(seq: 3001, message: "m", from: "f", ts: 0)))
     }
 
+    @Test func dedupCompactionWithForgottenKeysComingBack() {
+        // 11 keys in a cycle through a table of 10: every append forgets the oldest key, and the next key is always
+        // the one forgotten just before, so the table's internal compaction happens while a forgotten key returns.
+        let limits = RoomLog.Limits(maxMessages: 5, maxDedupEntries: 10)
+        var log = RoomLog(limits: limits)
+        var model = RoomLogModel(limits: limits)
+        let keys = (0..<11).map { Key(client: "c", id: "k\($0)") }
+        for i in 0..<5000 {
+            let key = keys[i % keys.count]
+            let a = log.append(message: "m", from: "f", ts: 0, dedup: key)
+            #expect(a == model.append(message: "m", from: "f", ts: 0, dedup: key), "append \(i)")
+            #expect(log.append(message: "resend", from: "f", ts: 0, dedup: key) == .duplicate(seq: UInt64(i + 1)), "resend \(i)")
+            if roomLogDedupPairs(log) != roomLogDedupPairs(model) {
+                Issue.record("dedup table diverged after \(i + 1) appends")
+                return
+            }
+        }
+        #expect(log.lastSeq == 5000)
+    }
+
     // MARK: restore, handoff
 
     @Test func initLastSeqContinuesNumbering() {

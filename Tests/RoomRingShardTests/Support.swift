@@ -94,3 +94,96 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+// MARK: - Helpers for the broadcast, limits and HTTP suites
+
+/// `GET /rooms` on the admin port.
+struct RoomsListing: Decodable {
+    var shard: String
+    var epoch: UInt64
+    var rooms: [RoomSnapshot]
+
+    func room(_ id: String) -> RoomSnapshot? { rooms.first { $0.room == id } }
+}
+
+/// The `{"error":{"code":...,"message":...}}` body every endpoint answers errors with.
+struct ErrorBody: Decodable {
+    struct Detail: Decodable {
+        var code: String
+        var message: String
+    }
+    var error: Detail
+
+    static func code(of response: HTTPClient.Response) -> String? {
+        (try? JSONDecoder().decode(ErrorBody.self, from: Data(response.body)))?.error.code
+    }
+}
+
+extension ShardServer {
+    /// The decoded `GET /rooms`.
+    func rooms() async throws -> RoomsListing {
+        let response = try await admin("GET", "/rooms")
+        guard response.status == 200 else { throw TestFailure("GET /rooms: \(response.status) \(response.text)") }
+        return try JSONDecoder().decode(RoomsListing.self, from: Data(response.body))
+    }
+
+    /// A plain HTTP request to the client port.
+    func http(_ method: String = "GET", _ path: String, headers: [(String, String)] = [], body: [UInt8] = [])
+        async throws -> HTTPClient.Response
+    {
+        try await HTTPClient.request(method, host: "127.0.0.1", port: port, path: path, headers: headers, body: body)
+    }
+
+    /// The value of an (unlabelled-by-us) metric on the client port's `/metrics`, 0 when absent.
+    func metric(_ name: String) async throws -> Double {
+        let response = try await http("GET", "/metrics")
+        for line in response.text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard line.hasPrefix(name + "{") || line.hasPrefix(name + " ") else { continue }
+            if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { return value }
+        }
+        return 0
+    }
+}
+
+extension WebSocketConnection {
+    /// Waits `window`; returns the first event other than a ping or pong, or nil when the connection stayed quiet.
+    func quiet(for window: Duration) async throws -> Event? {
+        let deadline = ContinuousClock.now + window
+        while true {
+            // (A tiny timeout can fire before `EventInbox.next` parks its waiter, which then waits forever.)
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .milliseconds(20) else { return nil }
+            do {
+                switch try await next(timeout: remaining) {
+                case .ping, .pong: continue
+                case let other: return other
+                }
+            } catch is EventInbox<Event>.Timeout {
+                return nil
+            }
+        }
+    }
+
+    /// Sends a chat (with an id when given).
+    func sendChat(_ message: String, id: String? = nil) {
+        send(text: ClientMessage.chat(message: message, id: id).encoded())
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func eventually(within timeout: Duration = .seconds(2), every interval: Duration = .milliseconds(25),
+                _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if try await condition() { return true }
+        guard ContinuousClock.now < deadline else { return false }
+        try await Task.sleep(for: interval)
+    }
+}
+
+/// A room id that `shard` owns under `ring` (searching `prefix-0`, `prefix-1`, ...).
+func room(ownedBy shard: String, in ring: RingDocument, prefix: String = "room") -> String {
+    let hashRing = HashRing(ring)
+    for i in 0..<100_000 where hashRing.owner(ofKey: "\(prefix)-\(i)")?.id == shard { return "\(prefix)-\(i)" }
+    preconditionFailure("no room owned by \(shard)")
+}

@@ -1,0 +1,214 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import RoomRingCore
+
+/// A room member that survives moves and restarts: it reconnects with jittered exponential backoff, resumes with
+/// `since`, resends unacknowledged messages (the shard drops duplicates by `(client, id)`), drops duplicate
+/// deliveries by seq, and tells the app when history could not be resumed.
+public actor RoomClient {
+    /// What the app sees of the connection.
+    public enum State: Sendable, Equatable {
+        case connecting
+        /// Connected; `resumed` is false when the shard could not replay everything since the last seq seen.
+        case connected(shard: String, seq: UInt64, resumed: Bool)
+        /// Waiting `delay` before attempt `attempt`, after `reason`.
+        case reconnecting(attempt: Int, delay: Duration, reason: String)
+        case closed
+    }
+
+    /// Tuning; the defaults suit a browser-like chat client.
+    public struct Options: Sendable {
+        public var name: String
+        /// Identifies this client across reconnects (dedup key); random by default.
+        public var clientID: String
+        /// First backoff step (default 100 ms); attempt n waits a random time up to `base × 2ⁿ`.
+        public var backoffBase: Duration
+        /// Longest backoff (default 5 s).
+        public var backoffMax: Duration
+        /// Reconnect after this much silence (the shard pings every 20 s by default).
+        public var silenceTimeout: Duration
+
+        public init(name: String, clientID: String = "c-" + UUID().uuidString.prefix(12).lowercased(),
+                    backoffBase: Duration = .milliseconds(100), backoffMax: Duration = .seconds(5),
+                    silenceTimeout: Duration = .seconds(60)) {
+            self.name = name
+            self.clientID = clientID
+            self.backoffBase = backoffBase
+            self.backoffMax = backoffMax
+            self.silenceTimeout = silenceTimeout
+        }
+    }
+
+    private struct Pending {
+        var id: String
+        var text: String
+        var waiter: CheckedContinuation<UInt64, any Error>?
+    }
+
+    /// The client was closed before the message was acknowledged.
+    public struct Closed: Error {}
+
+    public let host: String
+    public let port: Int
+    public let room: RoomID
+    public let options: Options
+    private let onMessage: @Sendable (ServerMessage.Chat) -> Void
+    private let onState: @Sendable (State) -> Void
+    private let group: any EventLoopGroup
+
+    /// Highest seq delivered to the app.
+    public private(set) var lastSeq: UInt64?
+    private var outbox: [Pending] = []
+    private var nextID = 0
+    private var connection: WebSocketConnection?
+    private var loop: Task<Void, Never>?
+    private var closed = false
+
+    /// - Parameters:
+    ///   - host: proxy or shard host.
+    ///   - port: its port.
+    ///   - room: the room.
+    ///   - options: name, client id, backoff.
+    ///   - group: event loops for the socket.
+    ///   - onMessage: every chat, once, in seq order.
+    ///   - onState: connection state changes.
+    public init(host: String, port: Int, room: RoomID, options: Options,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                onMessage: @escaping @Sendable (ServerMessage.Chat) -> Void = { _ in },
+                onState: @escaping @Sendable (State) -> Void = { _ in }) {
+        self.host = host
+        self.port = port
+        self.room = room
+        self.options = options
+        self.group = group
+        self.onMessage = onMessage
+        self.onState = onState
+    }
+
+    /// Starts connecting (and reconnecting) in the background.
+    public func start() {
+        guard loop == nil else { return }
+        loop = Task { await self.run() }
+    }
+
+    /// Sends a chat; returns its seq once acknowledged, resending after reconnects until then.
+    public func send(_ text: String) async throws -> UInt64 {
+        guard !closed else { throw Closed() }
+        nextID += 1
+        let id = "\(options.clientID)-\(nextID)"
+        return try await withCheckedThrowingContinuation { continuation in
+            outbox.append(Pending(id: id, text: text, waiter: continuation))
+            connection?.send(text: ClientMessage.chat(message: text, id: id).encoded())
+        }
+    }
+
+    /// Messages sent and not yet acknowledged.
+    public var unacknowledged: Int { outbox.count }
+
+    /// Closes for good; unacknowledged sends fail with ``Closed``.
+    public func close() async {
+        closed = true
+        loop?.cancel()
+        if let connection {
+            connection.sendClose(code: 1000)
+            await connection.close()
+        }
+        for pending in outbox { pending.waiter?.resume(throwing: Closed()) }
+        outbox = []
+        onState(.closed)
+    }
+
+    private func run() async {
+        var attempt = 0
+        while !closed, !Task.isCancelled {
+            onState(.connecting)
+            var reason = "connect failed"
+            var quick = false
+            do {
+                let connection = try await connect()
+                attempt = 0
+                (reason, quick) = await serve(connection)
+            } catch let refused as WebSocketConnection.Refused {
+                reason = "refused with \(refused.status)"
+            } catch {
+                reason = "\(error)"
+            }
+            connection = nil
+            guard !closed, !Task.isCancelled else { return }
+            attempt += 1
+            // Full jitter spreads a drained shard's members over time instead of a reconnect storm.
+            let ceiling = quick ? .milliseconds(250) : min(options.backoffMax, options.backoffBase * (1 << min(attempt, 16)))
+            let delay = Duration.nanoseconds(Int64.random(in: 0...max(1, ceiling.nanoseconds)))
+            onState(.reconnecting(attempt: attempt, delay: delay, reason: reason))
+            try? await Task.sleep(for: delay)
+        }
+    }
+
+    private func connect() async throws -> WebSocketConnection {
+        var path = "/rooms/\(room)?name=\(Self.escape(options.name))&client=\(Self.escape(options.clientID))"
+        if let lastSeq { path += "&since=\(lastSeq)" }
+        return try await WebSocketConnection.connect(host: host, port: port, path: path, group: group)
+    }
+
+    /// Reads until the connection ends; returns why, and whether to reconnect at once (a move or restart).
+    private func serve(_ connection: WebSocketConnection) async -> (String, Bool) {
+        self.connection = connection
+        let asked = lastSeq
+        do {
+            guard case .hello(let hello) = try await connection.nextMessage(timeout: .seconds(10)) else {
+                await connection.close()
+                return ("no hello", false)
+            }
+            if let asked, !hello.resumed, hello.seq < asked {
+                lastSeq = nil  // the room restarted: its seq numbers begin again
+            }
+            if lastSeq == nil { lastSeq = hello.seq }
+            onState(.connected(shard: hello.shard, seq: hello.seq, resumed: asked == nil || hello.resumed))
+            for pending in outbox {
+                connection.send(text: ClientMessage.chat(message: pending.text, id: pending.id).encoded())
+            }
+            while true {
+                switch try await connection.next(timeout: options.silenceTimeout) {
+                case .text(let text):
+                    handle(try ServerMessage.decode(Array(text.utf8)))
+                case .close(let code, let reason):
+                    await connection.close()
+                    return ("closed \(code.map(String.init) ?? "-") \(reason)", code == 1012 || code == 1001)
+                case .disconnected:
+                    return ("disconnected", false)
+                default:
+                    continue
+                }
+            }
+        } catch {
+            await connection.close()
+            return ("\(error)", false)
+        }
+    }
+
+    private func handle(_ message: ServerMessage) {
+        switch message {
+        case .chat(let chat):
+            if let lastSeq, chat.seq <= lastSeq { return }
+            lastSeq = chat.seq
+            onMessage(chat)
+        case .ack(let ack):
+            guard let index = outbox.firstIndex(where: { $0.id == ack.id }) else { return }
+            let pending = outbox.remove(at: index)
+            pending.waiter?.resume(returning: ack.seq)
+        case .hello, .error:
+            break
+        }
+    }
+
+    static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
+    }
+}
+
+extension Duration {
+    fileprivate var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}
