@@ -125,6 +125,7 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             .connectTimeout(.milliseconds(Int64(proxy.configuration.connectTimeout * 1000)))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.recvAllocator, value: ProxyServer.receiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(BackendHeadHandler())

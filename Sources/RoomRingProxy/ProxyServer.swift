@@ -51,6 +51,8 @@ public final class ProxyServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
+                // An idle tunnel keeps its receive buffer: start small (it still grows for big messages).
+                .childChannelOption(.recvAllocator, value: ProxyServer.receiveAllocator)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(FrontHandler(proxy: context))
@@ -72,6 +74,9 @@ public final class ProxyServer: Service, Sendable {
             throw error
         }
     }
+
+    /// Receive buffers for both sides of a tunnel: 256 bytes at first instead of NIO's 2 KiB.
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
 
     /// Serves until graceful shutdown, then drains.
     public func run() async throws {
