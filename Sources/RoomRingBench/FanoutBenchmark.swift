@@ -22,7 +22,7 @@ public struct FanoutOptions: Sendable {
     /// Connections per room, the sender included; each receives every chat of its room.
     public var members = 20
     /// Offered chats per second over all rooms, one step each.
-    public var rates = [2000, 3000, 4000, 6000, 8000, 12000, 16000]
+    public var rates = [2000, 4000, 5000, 6000, 8000, 12000, 14000, 16000]
     /// Seconds measured per step.
     public var duration = 5.0
     /// Seconds of sending before the window opens.

@@ -135,7 +135,10 @@ public struct FanoutReport: Sendable {
                 let prefix = best.isLowerBound ? "≥ " : ""
                 let bound = best.isLowerBound
                     ? " (the top offered rate was sustained: the sweep or the generator ended first)" : ""
-                lines.append("sustained delivered rate, \(target.rawValue): \(prefix)\(int(best.rate))/s" + bound)
+                let gaps = rows.filter { $0.target == target && $0.delivered < best.rate && !$0.sustained(options) }
+                let gap = gaps.isEmpty ? "" : "; but not sustained at the lower offered rate(s) "
+                    + gaps.map { "\($0.rate)/s (p99 \(ms($0.p99)) ms)" }.joined(separator: ", ")
+                lines.append("sustained delivered rate, \(target.rawValue): \(prefix)\(int(best.rate))/s" + bound + gap)
             } else {
                 lines.append("sustained delivered rate, \(target.rawValue): none of the offered rates")
             }

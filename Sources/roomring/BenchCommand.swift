@@ -63,7 +63,7 @@ struct Bench: AsyncParsableCommand {
         var members: Int = 20
 
         @Option(help: "Offered chats per second over all rooms, comma-separated; one step each (swept).")
-        var rates: String = "2000,3000,4000,6000,8000,12000,16000"
+        var rates: String = "2000,4000,5000,6000,8000,12000,14000,16000"
 
         @Option(help: "Seconds measured per step.")
         var duration: Double = 5
