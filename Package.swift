@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "RoomRingShard", targets: ["RoomRingShard"]),
         .library(name: "RoomRingProxy", targets: ["RoomRingProxy"]),
         .library(name: "RoomRingClient", targets: ["RoomRingClient"]),
+        .library(name: "RoomRingRedis", targets: ["RoomRingRedis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -49,6 +50,13 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
+            swiftSettings: upcoming
+        ),
+        // A small Redis client (RESP2 over NIO): no Redis package is available, and the shard's pub/sub mode needs
+        // only pipelined commands, one subscriber connection and reconnects.
+        .target(
+            name: "RoomRingRedis",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: upcoming
         ),
         .target(
@@ -80,6 +88,7 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "RoomRingCoreTests", dependencies: ["RoomRingCore"], swiftSettings: upcoming),
+        .testTarget(name: "RoomRingRedisTests", dependencies: ["RoomRingRedis"] + nio, swiftSettings: upcoming),
         .testTarget(
             name: "RoomRingProxyTests",
             dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient",
