@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "RoomRingHTTP", dependencies: ["RoomRingCore"] + nio, swiftSettings: upcoming),
         .target(
             name: "RoomRingShard",
-            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient", "RoomRingRedis", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             resources: [.copy("Resources")],
@@ -97,7 +97,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RoomRingShardTests",
-            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient",
+            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient", "RoomRingRedis",
                            .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming
         ),

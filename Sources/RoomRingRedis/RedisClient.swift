@@ -102,8 +102,7 @@ public final class RedisClient: Sendable {
     /// values in place (one failing command does not fail the others).
     public func pipeline(_ commands: [RESPCommand]) -> EventLoopFuture<[RESPValue]> {
         guard !commands.isEmpty else { return eventLoop.makeSucceededFuture([]) }
-        var bytes = ByteBuffer()
-        for command in commands { RESPEncoder.encode(command, into: &bytes) }
+        let bytes = commands.reduce(into: ByteBuffer()) { RESPEncoder.encode($1, into: &$0) }
         if eventLoop.inEventLoop { return enqueue(bytes, count: commands.count) }
         return eventLoop.flatSubmit { self.enqueue(bytes, count: commands.count) }
     }

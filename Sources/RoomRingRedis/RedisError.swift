@@ -32,7 +32,8 @@ public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible {
     /// An error reply from the server, e.g. `ERR unknown command` or `NOSCRIPT ...`.
     public static func server(_ text: String) -> RedisError { RedisError(.server, text) }
 
-    func with(_ message: String) -> RedisError { RedisError(kind, message) }
+    /// The same kind of error with another message (to say which command or why).
+    public func with(_ message: String) -> RedisError { RedisError(kind, message) }
 
     /// Whether the server answered with an error reply.
     public var isServerError: Bool { kind == .server }

@@ -98,6 +98,7 @@ final class LoopHub {
 
     func roomJoin(_ info: MemberInfo, from loop: Int, since: UInt64?) {
         guard let hub else { return }
+        if hub.bus != nil { return pubSubJoin(info, from: loop, since: since) }
         let isNew = rooms[info.room] == nil
         let room = room(info.room)
         room.membersPerLoop[loop] += 1
@@ -128,6 +129,7 @@ final class LoopHub {
     }
 
     func roomChat(_ info: MemberInfo, _ chats: [InboundChat]) {
+        if hub?.bus != nil { return pubSubChat(info, chats) }
         guard let room = rooms[info.room], let hub else { return }
         switch room.phase {
         case .serving: break
@@ -159,6 +161,7 @@ final class LoopHub {
     }
 
     func roomLeave(_ id: RoomID, from loop: Int) {
+        if hub?.bus != nil { return pubSubLeave(id, from: loop) }
         guard let room = rooms[id] else { return }
         room.membersPerLoop[loop] = max(0, room.membersPerLoop[loop] - 1)
         if room.memberTotal == 0 { room.emptySince = .now() }
@@ -206,7 +209,9 @@ final class LoopHub {
     }
 
     func snapshot() -> [RoomSnapshot] {
-        rooms.values.map { RoomSnapshot(room: $0.id.rawValue, members: $0.memberTotal, seq: $0.log.lastSeq) }
+        rooms.values.map {
+            RoomSnapshot(room: $0.id.rawValue, members: $0.memberTotal, seq: $0.pubsub?.lastSeq ?? $0.log.lastSeq)
+        }
     }
 }
 
