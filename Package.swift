@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "roomring",
             dependencies: [
-                "RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingBench",
+                "RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingBench", "RoomRingRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RoomRingCLITests",
-            dependencies: ["RoomRingCore", "RoomRingClient"] + nio,
+            dependencies: ["RoomRingCore", "RoomRingClient", "RoomRingRedis"] + nio,
             swiftSettings: upcoming
         ),
         .testTarget(name: "RoomRingCoreTests", dependencies: ["RoomRingCore"], swiftSettings: upcoming),

@@ -16,18 +16,24 @@ public final class RedisServerProcess: Sendable {
     public let executable: String
     /// The port it listens on (127.0.0.1).
     public let port: Int
-    private let state: Mutex<Process?>
+    /// The running child's pid; nil once it has exited (and been reaped).
+    private let state: Mutex<pid_t?>
 
     /// `redis://127.0.0.1:<port>`.
     public var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
 
     /// The child's process id, nil when it is not running.
-    public var pid: Int32? { state.withLock { $0.flatMap { $0.isRunning ? $0.processIdentifier : nil } } }
+    public var pid: pid_t? {
+        state.withLock { pid in
+            if let running = pid, Self.reap(running, wait: false) { pid = nil }
+            return pid
+        }
+    }
 
-    private init(executable: String, port: Int, process: Process) {
+    private init(executable: String, port: Int, pid: pid_t) {
         self.executable = executable
         self.port = port
-        self.state = Mutex(process)
+        self.state = Mutex(pid)
     }
 
     /// The `redis-server` program: `$ROOMRING_REDIS_SERVER`, else the first on `PATH`, else the usual system
@@ -61,8 +67,8 @@ public final class RedisServerProcess: Sendable {
         for _ in 0..<5 {
             let chosen = try port ?? freePort()
             do {
-                let process = try launch(executable: executable, port: chosen, arguments: arguments)
-                let server = RedisServerProcess(executable: executable, port: chosen, process: process)
+                let pid = try launch(executable: executable, port: chosen, arguments: arguments)
+                let server = RedisServerProcess(executable: executable, port: chosen, pid: pid)
                 do {
                     try await server.waitUntilAnswering(timeout: timeout)
                     return server
@@ -82,26 +88,49 @@ public final class RedisServerProcess: Sendable {
     /// Starts it again on the same port (after ``kill()`` or ``stop()``), with the same arguments, and waits until
     /// it answers.
     public func restart(arguments: [String] = [], timeout: Duration = .seconds(10)) async throws {
-        let process = try Self.launch(executable: executable, port: port, arguments: arguments)
-        state.withLock { $0 = process }
+        let pid = try Self.launch(executable: executable, port: port, arguments: arguments)
+        state.withLock { $0 = pid }
         try await waitUntilAnswering(timeout: timeout)
     }
 
     /// Kills it with SIGKILL (a crash, as far as clients can tell) and waits for it to exit.
     public func kill() {
-        guard let process = state.withLock({ $0 }), process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        state.withLock { pid in
+            guard let running = pid else { return }
+            Foundation.kill(running, SIGKILL)
+            _ = Self.reap(running, wait: true)
+            pid = nil
+        }
     }
 
     /// Stops it with SIGTERM (SIGKILL after 5 s) and waits for it to exit.
     public func stop() {
-        guard let process = state.withLock({ $0 }), process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(5)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        state.withLock { pid in
+            guard let running = pid else { return }
+            Foundation.kill(running, SIGTERM)
+            let deadline = Date().addingTimeInterval(5)
+            while !Self.reap(running, wait: false) {
+                guard Date() < deadline else {
+                    Foundation.kill(running, SIGKILL)
+                    _ = Self.reap(running, wait: true)
+                    break
+                }
+                usleep(5_000)
+            }
+            pid = nil
+        }
+    }
+
+    /// Whether `pid` has exited (reaping it); with `wait`, blocks until it does.
+    private static func reap(_ pid: pid_t, wait: Bool) -> Bool {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, wait ? 0 : WNOHANG)
+            if result == pid { return true }
+            if result == 0 { return false }
+            if errno == EINTR { continue }
+            return true  // ECHILD: not our child any more (already reaped)
+        }
     }
 
     /// Sends one command on a fresh connection and returns the reply (for tests and health checks).
@@ -121,7 +150,7 @@ public final class RedisServerProcess: Sendable {
     private func waitUntilAnswering(timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            guard let process = state.withLock({ $0 }), process.isRunning else {
+            guard pid != nil else {
                 throw RedisServerProcessError("redis-server exited at start (port \(port) taken?)")
             }
             if let reply = try? await command(RESPCommand("PING")) {
@@ -134,16 +163,37 @@ public final class RedisServerProcess: Sendable {
         throw RedisServerProcessError("redis-server did not answer PING on port \(port) within \(timeout)")
     }
 
-    private static func launch(executable: String, port: Int, arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no", "--loglevel", "warning", "--dir", FileManager.default.temporaryDirectory.path]
+    /// Spawns the server with every signal unblocked and at its default action: a child inherits the blocked
+    /// signals of the thread that spawns it (event-loop and concurrency threads block most), and a server that
+    /// cannot receive SIGTERM cannot be stopped gracefully.
+    private static func launch(executable: String, port: Int, arguments: [String]) throws -> pid_t {
+        let argv = [executable, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--daemonize", "no", "--loglevel", "warning", "--dir", FileManager.default.temporaryDirectory.path]
             + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return process
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var files = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&files)
+        defer { posix_spawn_file_actions_destroy(&files) }
+        posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0)
+        var cArguments = argv.map { strdup($0) }
+        cArguments.append(nil)
+        defer { for argument in cArguments { free(argument) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &files, &attributes, cArguments, environ)
+        guard result == 0 else {
+            throw RedisServerProcessError("cannot start \(executable): \(String(cString: strerror(result)))")
+        }
+        return pid
     }
 
     /// A port that was free a moment ago (bound to 127.0.0.1:0, then released).

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Foundation
 import Logging
 import RoomRingCore
+import RoomRingRedis
 import RoomRingShard
 import ServiceLifecycle
 import UnixSignals
@@ -12,6 +14,9 @@ struct Shard: AsyncParsableCommand {
             The shard serves /rooms/<id> for rooms it owns under its ring and answers 421 with RoomRing-Epoch
             for the others. The ring may not list it yet: it then owns nothing until `roomring ring add`.
             SIGTERM or Ctrl-C closes members with 1012 (reconnect now) and exits.
+            With --mode pubsub the shard serves any room: seq, history and fan-out between shards go through the
+            Redis at --redis (or $ROOMRING_REDIS_URL). While Redis is unreachable /readyz answers 503, new joins get
+            503, chats get an error frame (no ack, so clients resend), and the shard recovers when Redis returns.
             """
     )
 
@@ -63,7 +68,23 @@ struct Shard: AsyncParsableCommand {
     @Option(help: "Seconds a room this shard just gained waits for its previous owner's state.")
     var handoffWait: Double = 5
 
+    @Option(help: "Scaling design: sticky (this shard serves the rooms it owns on the ring) or pubsub (any room, through Redis).")
+    var mode: ScalingMode = .sticky
+
+    @Option(help: "Redis for pub/sub mode: redis://[[user]:password@]host[:port][/db] (default: $ROOMRING_REDIS_URL, else redis://127.0.0.1:6379).")
+    var redis: String?
+
     @OptionGroup var server: ServerOptions
+
+    func validate() throws {
+        if redis != nil, mode != .pubsub { throw ValidationError("--redis is only used with --mode pubsub") }
+        do { _ = try RedisURL(parsing: resolvedRedis) } catch { throw ValidationError("--redis: \(error)") }
+    }
+
+    var resolvedRedis: String {
+        redis ?? ProcessInfo.processInfo.environment["ROOMRING_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "redis://127.0.0.1:6379"
+    }
 
     func run() async throws {
         let logger = server.makeLogger(label: "roomring.shard.\(id)")
@@ -79,7 +100,11 @@ struct Shard: AsyncParsableCommand {
         var shardConfiguration = configuration
         shardConfiguration.joinsPerSecond = joinsPerSecond
         shardConfiguration.handoffWait = handoffWait
-        if document.shard(id: id) == nil {
+        shardConfiguration.mode = mode
+        shardConfiguration.redisURL = resolvedRedis
+        if mode == .pubsub {
+            logger.notice("pub/sub mode: any room, through Redis", metadata: ["redis": "\((try? RedisURL(parsing: resolvedRedis))?.description ?? "?")"])
+        } else if document.shard(id: id) == nil {
             logger.notice("this shard is not in the ring yet; it owns no rooms until `roomring ring add`")
         }
         let shard = try await ShardServer.start(configuration: shardConfiguration, ring: document, logger: logger)

@@ -229,3 +229,21 @@ private final class Garbage: ChannelInboundHandler, Sendable {
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "!not resp\r\n")), promise: nil)
     }
 }
+
+@Suite(.enabled(if: LiveRedis.isInstalled, "redis-server is not installed"))
+struct RedisServerProcessTests {
+    @Test(.timeLimit(.minutes(1)))
+    func stopEndsTheServerPromptlyAndRestartBringsItBackOnTheSamePort() async throws {
+        let server = try await RedisServerProcess.start()
+        let pid = try #require(server.pid)
+        let start = ContinuousClock.now
+        server.stop()
+        #expect(ContinuousClock.now - start < .seconds(2), "SIGTERM is enough for a server without persistence")
+        #expect(server.pid == nil && kill(pid, 0) != 0)
+        await #expect(throws: (any Error).self) { _ = try await server.command(RESPCommand("PING")) }
+        try await server.restart()
+        #expect(try await server.command(RESPCommand("PING")) == .simpleString("PONG"))
+        server.kill()
+        #expect(server.pid == nil)
+    }
+}
