@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "RoomRingRedisTests", dependencies: ["RoomRingRedis"] + nio, swiftSettings: upcoming),
         .testTarget(
             name: "RoomRingProxyTests",
-            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient",
+            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingRedis",
                            .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming
         ),

@@ -96,7 +96,8 @@ public final class ProxyContext: Sendable {
         metrics.tunnels.decrement()
     }
 
-    /// The shard for a request: the ring owner of its room in ring mode, else the next healthy shard in turn.
+    /// The shard for a request: the ring owner of its room in ring mode, else the next healthy shard in turn
+    /// (or, with least-tunnels, the healthy one with the fewest open tunnels, ties in turn).
     func route(room: RoomID?) -> RingDocument.Shard? {
         let ring = self.ring
         if let room, configuration.balance == .ring { return ring.owner(of: room) }
@@ -104,7 +105,16 @@ public final class ProxyContext: Sendable {
         guard !candidates.isEmpty else { return nil }
         let healthy = candidates.filter { isHealthy($0.id) }
         let pool = healthy.isEmpty ? candidates : healthy
-        return pool[roundRobin.add(1, ordering: .relaxed).newValue % pool.count]
+        let turn = roundRobin.add(1, ordering: .relaxed).newValue
+        guard configuration.balance == .leastTunnels else { return pool[turn % pool.count] }
+        let tunnels = shards.withLock { shards in pool.map { shards[$0.id]?.tunnels ?? 0 } }
+        let start = turn % pool.count
+        var best = start
+        for step in 1..<max(pool.count, 1) {
+            let i = (start + step) % pool.count
+            if tunnels[i] < tunnels[best] { best = i }
+        }
+        return pool[best]
     }
 
     var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }

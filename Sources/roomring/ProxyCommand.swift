@@ -10,7 +10,7 @@ extension ScalingMode: ExpressibleByArgument {}
 
 /// Proxy flags shared by `roomring proxy` and `roomring up`.
 struct ProxyOptions: ParsableArguments {
-    @Option(help: "Routing: ring (sticky: a room goes to its owner) or round-robin (pub/sub mode). Default: ring; `roomring up --mode pubsub` defaults to round-robin.")
+    @Option(help: "Routing: ring (sticky: a room goes to its owner), round-robin or least-tunnels (pub/sub mode). Default: ring; `roomring up --mode pubsub` defaults to round-robin.")
     var balance: BalanceMode?
 
     @Option(help: "Seconds to receive a request head before answering 408.")
