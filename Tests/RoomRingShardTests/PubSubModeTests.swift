@@ -5,6 +5,7 @@ import RoomRingClient
 import RoomRingCore
 import RoomRingRedis
 import RoomRingShard
+import Synchronization
 
 /// Pub/sub mode across shards and through Redis failures (DESIGN.md §6), against a real `redis-server` each test
 /// starts on a free port. Skipped, with the reason printed, where `redis-server` is not installed.
@@ -161,6 +162,52 @@ struct PubSubModeTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func roomClientsRideOutARedisOutageWithEveryMessageOnceAndInOrder() async throws {
+        // Redis with an append-only file: it comes back with the rooms' seq and history.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roomring-aof-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let persistent = ["--appendonly", "yes", "--appendfsync", "always", "--dir", directory.path]
+        let redis = try await RedisServerProcess.start(arguments: persistent)
+        defer { redis.kill() }
+        try await TestShard.with(id: "s1", mode: .pubsub, redis: redis.url) { a in
+            try await TestShard.with(id: "s2", mode: .pubsub, redis: redis.url) { b in
+                let heard = Recorded()
+                let sender = RoomClient(host: "127.0.0.1", port: a.port, room: RoomID("outage-c")!,
+                                        options: .init(name: "sender", backoffBase: .milliseconds(50),
+                                                       backoffMax: .milliseconds(300)))
+                let listener = RoomClient(host: "127.0.0.1", port: b.port, room: RoomID("outage-c")!,
+                                          options: .init(name: "listener", backoffBase: .milliseconds(50),
+                                                         backoffMax: .milliseconds(300)),
+                                          onMessage: { heard.append($0) })
+                await sender.start()
+                await listener.start()
+                let connected = try await eventually(within: .seconds(5)) {
+                    let heardFrom = await listener.lastSeq
+                    let sentFrom = await sender.lastSeq
+                    return heardFrom != nil && sentFrom != nil
+                }
+                #expect(connected)
+                #expect(try await sender.send("before") == 1)
+
+                redis.kill()
+                #expect(try await eventually(within: .seconds(5)) { try await a.http("GET", "/readyz").status == 503 })
+                let during = Task { try await sender.send("during") }
+                try await Task.sleep(for: .milliseconds(700))
+                #expect(await sender.unacknowledged == 1, "refused while Redis is down, kept in the outbox")
+                try await redis.restart(arguments: persistent)
+                #expect(try await during.value == 2, "resent and accepted once Redis is back")
+                #expect(try await sender.send("after") == 3)
+                #expect(try await eventually(within: .seconds(5)) { heard.all.count == 3 })
+                #expect(heard.all.map(\.message) == ["before", "during", "after"])
+                #expect(heard.all.map(\.seq) == [1, 2, 3])
+                await sender.close()
+                await listener.close()
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func aShardStartsWithoutRedisAndBecomesReadyWhenRedisAppears() async throws {
         let port = try RedisLiveSupport.freePort()
         let url = RedisURL(host: "127.0.0.1", port: port)
@@ -193,6 +240,13 @@ struct PubSubModeTests {
             _ = try await ShardServer.start(configuration: configuration, ring: TestShard.soloRing())
         }
     }
+}
+
+/// Chats a client delivered, for polling.
+final class Recorded: Sendable {
+    private let chats = Mutex<[ServerMessage.Chat]>([])
+    func append(_ chat: ServerMessage.Chat) { chats.withLock { $0.append(chat) } }
+    var all: [ServerMessage.Chat] { chats.withLock { $0 } }
 }
 
 enum RedisLiveSupport {
