@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(
             name: "RoomRingBench",
-            dependencies: ["RoomRingCore", "RoomRingClient", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["RoomRingCore", "RoomRingClient", "RoomRingRedis", .product(name: "Histogram", package: "hdrhistogram-swift")]
                 + nio,
             resources: [.copy("Resources")],
             swiftSettings: upcoming
@@ -88,6 +88,7 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "RoomRingCoreTests", dependencies: ["RoomRingCore"], swiftSettings: upcoming),
+        .testTarget(name: "RoomRingBenchTests", dependencies: ["RoomRingBench", "RoomRingCore"], swiftSettings: upcoming),
         .testTarget(name: "RoomRingRedisTests", dependencies: ["RoomRingRedis"] + nio, swiftSettings: upcoming),
         .testTarget(
             name: "RoomRingProxyTests",

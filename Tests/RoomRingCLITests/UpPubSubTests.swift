@@ -98,3 +98,23 @@ enum RedisInstalled {
         return found
     }()
 }
+
+/// `roomring bench compare` end to end with a tiny workload: both designs measured, report and charts written.
+@Suite(.enabled(if: RedisInstalled.value, "redis-server is not installed"))
+struct BenchCompareSmokeTests {
+    @Test func compareWritesAReportWithBothDesigns() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("compare-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bench = try RoomRingProcess(["bench", "compare", "--rooms", "3", "--members", "3", "--rates", "30",
+                                         "--duration", "0.5", "--warmup", "0.2", "--repeat", "1",
+                                         "--server-cpu=-1", "--generator-cpu=-1", "--output", directory.path])
+        try await bench.waitFor("SVG charts", timeout: .seconds(120))
+        _ = await bench.stop()
+        let report = try String(contentsOf: directory.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(report.contains("| sticky | 30 |") && report.contains("| pubsub | 30 |"), "\(report)")
+        #expect(!report.contains("failed"), "\(report)")
+        for chart in ["delivered.svg", "p99.svg", "cpu.svg"] {
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(chart).path))
+        }
+    }
+}
