@@ -34,7 +34,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "RoomRingCore", swiftSettings: upcoming),
-        .target(name: "RoomRingHTTP", dependencies: ["RoomRingCore"] + nio, swiftSettings: upcoming),
+        .target(name: "RoomRingHTTP", dependencies: ["RoomRingCore", .product(name: "Logging", package: "swift-log")] + nio,
+                swiftSettings: upcoming),
         .target(
             name: "RoomRingShard",
             dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient", .product(name: "Logging", package: "swift-log"),
@@ -66,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "roomring",
             dependencies: [
-                "RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingBench",
+                "RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -88,7 +89,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RoomRingShardTests",
-            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient",
+            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingClient",
                            .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming
         ),

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Prometheus
 import NIOPosix
@@ -33,6 +34,9 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A request body is flowing to the shard before its answer.
     private var streamingBody = false
     private var context: ChannelHandlerContext?
+    /// `X-Request-ID`: the client's when it is safe, else a new one; on every log line of this request.
+    private var requestID = ""
+    private var room: RoomID?
 
     init(proxy: ProxyContext) {
         self.proxy = proxy
@@ -68,6 +72,8 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             case .complete(let head):
                 headTimer?.cancel()
+                requestID = RequestIDGenerator.sanitized(head.header("x-request-id")) ?? proxy.requestIDs.next()
+                room = head.room
                 extra = Array(parser.bufferedBytes[head.length...])
                 connect(context, head: head)
             }
@@ -116,12 +122,13 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return fail(context, status: 503, code: "draining", message: "proxy is shutting down", retryAfter: true)
         }
         routedEpoch = proxy.ring.epoch
-        guard let shard = proxy.route(room: head.room), let address = HostPort(shard.address) else {
+        guard let route = proxy.route(room: head.room) else {
             return fail(context, status: 503, code: "no_shard", message: "no active shard in the ring", retryAfter: true)
         }
+        let shard = route.shard
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let client = context.channel
-        ClientBootstrap(group: context.eventLoop)
+        let bootstrap = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(.milliseconds(Int64(proxy.configuration.connectTimeout * 1000)))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -131,29 +138,41 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     try channel.pipeline.syncOperations.addHandler(BackendHeadHandler())
                 }
             }
-            .connect(host: address.host, port: address.port)
-            .whenComplete { result in
-                let handler = bound.value
-                guard client.isActive, let context = handler.context else {
-                    if case .success(let backend) = result { backend.close(promise: nil) }
-                    return
-                }
-                switch result {
-                case .failure:
-                    handler.proxy.metrics.connectFailures.increment()
-                    handler.fail(context, status: 503, code: "shard_unreachable",
-                                 message: "shard \(shard.id) at \(shard.address) is unreachable", retryAfter: true)
-                case .success(let backend):
-                    handler.connected(context, head: head, backend: backend, shard: shard.id)
-                }
+        let connecting: EventLoopFuture<any Channel>
+        if let address = route.address {
+            connecting = bootstrap.connect(to: address)
+        } else if let address = HostPort(shard.address) {
+            connecting = bootstrap.connect(host: address.host, port: address.port)
+        } else {
+            return fail(context, status: 503, code: "no_shard", message: "shard \(shard.id) has no usable address",
+                        retryAfter: true)
+        }
+        connecting.whenComplete { result in
+            let handler = bound.value
+            guard client.isActive, let context = handler.context else {
+                if case .success(let backend) = result { backend.close(promise: nil) }
+                return
             }
+            switch result {
+            case .failure(let error):
+                handler.proxy.metrics.connectFailures.increment()
+                handler.proxy.logger.warning("shard unreachable", metadata: handler.logMetadata([
+                    "shard": "\(shard.id)", "address": "\(shard.address)", "error": "\(error)"]))
+                handler.fail(context, status: 503, code: "shard_unreachable",
+                             message: "shard \(shard.id) at \(shard.address) is unreachable", retryAfter: true)
+            case .success(let backend):
+                handler.connected(context, head: head, backend: backend, shard: shard.id)
+            }
+        }
     }
 
     private func connected(_ context: ChannelHandlerContext, head: RequestHead, backend: any Channel, shard: String) {
         state = .awaitingResponse(head, backend: backend, shard: shard)
-        let forwarded = [RequestHead.Header(name: "X-Forwarded-For", value: context.remoteAddress?.ipAddress ?? "unknown")]
-        // One request per tunnel for plain HTTP: a second request on the same connection could name another room.
+        let forwarded = [RequestHead.Header(name: "X-Forwarded-For", value: context.remoteAddress?.ipAddress ?? "unknown"),
+                         RequestHead.Header(name: RequestIDGenerator.header, value: requestID)]
         var head = head
+        head.headers.removeAll { $0.name.lowercased() == "x-request-id" }
+        // One request per tunnel for plain HTTP: a second request on the same connection could name another room.
         if !head.isWebSocketUpgrade {
             head.headers.removeAll { $0.name.lowercased() == "connection" }
             head.headers.append(.init(name: "Connection", value: "close"))
@@ -189,6 +208,8 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // concurrent request already did), then route again once.
             retried = true
             proxy.metrics.misdirectedRetries.increment()
+            proxy.logger.notice("shard has a newer ring; retrying once", metadata: logMetadata([
+                "shard": "\(shard)", "shard_epoch": "\(epoch)", "routed_epoch": "\(routedEpoch)"]))
             backend.close(promise: nil)
             state = .connecting(head)
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -223,6 +244,7 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return fail(context, status: 502, code: "bad_gateway", message: "internal pipeline error")
         }
         proxy.tunnelOpened(shard)
+        proxy.logger.debug("tunnel opened", metadata: logMetadata(["shard": "\(shard)"]))
         let proxy = self.proxy
         context.channel.closeFuture.whenComplete { _ in proxy.tunnelClosed(shard) }
         context.writeAndFlush(wrapOutboundOut(firstBytes), promise: nil)
@@ -243,18 +265,32 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
                       retryAfter: Bool = false) {
         state = .failed
         proxy.metrics.rejected.increment()
+        if requestID.isEmpty { requestID = proxy.requestIDs.next() }
         guard let status else {
+            proxy.logger.debug("connection closed: not HTTP", metadata: logMetadata([:]))
             context.close(promise: nil)
             return
         }
+        proxy.logger.info("request answered by the proxy", metadata: logMetadata([
+            "status": "\(status)", "code": "\(code)"]))
         let body = #"{"error":{"code":"# + JSONText.quoted(code) + #","message":"# + JSONText.quoted(message) + "}}\n"
         var head = "HTTP/1.1 \(status) \(Self.reason(status))\r\nContent-Type: application/json\r\n"
         head += "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n"
         if retryAfter { head += "Retry-After: 1\r\n" }
+        head += "\(RequestIDGenerator.header): \(requestID)\r\n"
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + "\r\n" + body))).whenComplete { _ in
             channel.close(promise: nil)
         }
+    }
+
+    /// The fields every log line of this request carries.
+    private func logMetadata(_ extra: Logger.Metadata) -> Logger.Metadata {
+        var metadata = extra
+        if !requestID.isEmpty { metadata["request_id"] = "\(requestID)" }
+        if let room { metadata["room"] = "\(room)" }
+        if let peer = context?.remoteAddress?.ipAddress { metadata["peer"] = "\(peer)" }
+        return metadata
     }
 
     static func reason(_ status: Int) -> String {

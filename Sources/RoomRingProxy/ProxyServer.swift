@@ -43,7 +43,7 @@ public final class ProxyServer: Service, Sendable {
     public static func start(configuration: ProxyConfiguration, ring: RingDocument,
                              logger: Logger = Logger(label: "roomring.proxy")) async throws -> ProxyServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
-        let context = ProxyContext(configuration: configuration, ring: ring)
+        let context = ProxyContext(configuration: configuration, ring: ring, logger: logger)
         context.metrics.ringEpoch.set(Int64(ring.epoch))
         do {
             let listener = try await ServerBootstrap(group: group)

@@ -42,7 +42,7 @@ public final class ShardServer: Service, Sendable {
     public static func start(configuration: ShardConfiguration, ring: RingDocument,
                              logger: Logger = Logger(label: "roomring.shard")) async throws -> ShardServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
-        let context = ShardContext(configuration: configuration, ring: ring)
+        let context = ShardContext(configuration: configuration, ring: ring, logger: logger)
         let hub = RoomHub(group: group, context: context)
         do {
             let client = try await bindClient(group: group, context: context, hub: hub)

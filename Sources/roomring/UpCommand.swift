@@ -46,6 +46,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Log level for this process and the children.")
     var logLevel: String = "notice"
 
+    @Option(help: ArgumentHelp("Log format for this process and the children: text or json.", valueName: "text|json"))
+    var logFormat: ServerOptions.LogFormat = .text
+
     @OptionGroup var proxy: ProxyOptions
 
     func validate() throws {
@@ -56,7 +59,7 @@ struct Up: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let options = try ServerOptions.parse(["--log-level", logLevel])
+        let options = try ServerOptions.parse(["--log-level", logLevel, "--log-format", logFormat.rawValue])
         let logger = options.makeLogger(label: "roomring.up")
         let token = adminToken ?? ProcessInfo.processInfo.environment["ROOMRING_ADMIN_TOKEN"] ?? Self.randomToken()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roomring-up-\(getpid())")
@@ -71,7 +74,8 @@ struct Up: AsyncParsableCommand {
         var children: [ChildSpec] = ring.shards.map { shard in
             ChildSpec(name: shard.id, arguments: ["shard", "--id", shard.id, "--ring", ringPath,
                                                   "--port", shard.address, "--admin-port", shard.admin,
-                                                  "--event-loops", String(shardEventLoops), "--log-level", logLevel],
+                                                  "--event-loops", String(shardEventLoops), "--log-level", logLevel,
+                                                  "--log-format", logFormat.rawValue],
                       readyURL: HostPort(shard.address)!)
         }
         children.sort { $0.name < $1.name }
