@@ -232,18 +232,17 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func splice(_ context: ChannelHandlerContext, backend: any Channel, shard: String, firstBytes: ByteBuffer) {
         state = .spliced
         let (front, back) = GlueHandler.matchedPair()
-        let idle = TimeAmount.milliseconds(Int64(proxy.configuration.idleTunnelTimeout * 1000))
         do {
             let sniffer = try backend.pipeline.syncOperations.handler(type: BackendHeadHandler.self)
             try backend.pipeline.syncOperations.addHandler(back)
             backend.pipeline.syncOperations.removeHandler(sniffer, promise: nil)
-            try context.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idle), position: .after(self))
             try context.pipeline.syncOperations.addHandler(front)
         } catch {
             backend.close(promise: nil)
             return fail(context, status: 502, code: "bad_gateway", message: "internal pipeline error")
         }
         proxy.tunnelOpened(shard)
+        if let sweeper = proxy.sweeper(for: context.eventLoop) { front.watch(with: sweeper) }
         proxy.logger.debug("tunnel opened", metadata: logMetadata(["shard": "\(shard)"]))
         let proxy = self.proxy
         context.channel.closeFuture.whenComplete { _ in proxy.tunnelClosed(shard) }
