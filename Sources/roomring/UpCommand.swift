@@ -103,6 +103,7 @@ struct Up: AsyncParsableCommand {
         var lines = ["", "RoomRing is up (\(ring.shards.count) shards, ring epoch \(ring.epoch))", ""]
         lines.append("  chat page     http://\(proxy.listen)/")
         lines.append("  WebSocket     ws://\(proxy.listen)/rooms/<room>?name=<you>")
+        lines.append("  dashboard     http://\(proxy.adminListen)/admin#token=\(token)")
         lines.append("  proxy admin   http://\(proxy.adminListen)/shards   (Authorization: Bearer <token>)")
         lines.append("  admin token   \(token)")
         lines.append("  ring file     \(ringPath)")
