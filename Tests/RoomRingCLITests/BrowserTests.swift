@@ -139,7 +139,18 @@ import Testing
                 try await page.waitUntil("document.querySelectorAll('#rooms tr[data-room]').length === 6",
                                          describe: "document.getElementById('rooms').innerText")
                 #expect(try await page.evaluate("document.getElementById('epoch').textContent", as: String.self) == "1")
+                // Message rates follow live traffic.
+                let talker = members[0]
+                let traffic = Task {
+                    for i in 0..<60 where !Task.isCancelled {
+                        talker.send(text: ClientMessage.chat(message: "rate \(i)", id: nil).encoded())
+                        try? await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                try await page.waitUntil("Number(document.getElementById('rate-in').textContent) > 0",
+                                         describe: "document.getElementById('rate-in').textContent")
                 try Self.save(try await page.screenshot(), as: "dashboard.png")
+                traffic.cancel()
 
                 // Drain s3 from the dashboard (two clicks), then watch the page follow the ring.
                 for _ in 0..<2 {
