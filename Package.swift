@@ -49,7 +49,6 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
-            resources: [.copy("Resources")],
             swiftSettings: upcoming
         ),
         .target(

@@ -203,15 +203,9 @@ enum ProxyDashboardRoutes {
     }
 }
 
-/// The dashboard page, a resource of this target (self-contained: no external assets).
+/// The dashboard page (its HTML is in `DashboardPage+HTML.swift`).
 enum DashboardPage {
-    static let html: [UInt8] = {
-        guard let url = Bundle.module.url(forResource: "Resources/admin", withExtension: "html")
-            ?? Bundle.module.url(forResource: "admin", withExtension: "html"),
-            let data = try? Data(contentsOf: url)
-        else { return Array("missing asset admin.html\n".utf8) }
-        return Array(data)
-    }()
+    static let html: [UInt8] = Array(source.utf8)
 
     static func response() -> HTTPResponse {
         var response = HTTPResponse(.ok, body: ByteBuffer(bytes: html), contentType: "text/html; charset=utf-8")

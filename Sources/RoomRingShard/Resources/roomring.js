@@ -79,6 +79,7 @@ export function connect(url, options = {}) {
   let closed = false;
   let timer = null;
   let state = { state: "connecting" };
+  let shard = null; // the last shard that said hello
 
   function report(next) {
     state = next;
@@ -119,6 +120,7 @@ export function connect(url, options = {}) {
           if (lastSeq == null) lastSeq = p.seq;
           attempt = 0;
           ready = true;
+          shard = p.shard;
           report({ state: "connected", shard: p.shard, room: p.room, seq: p.seq, epoch: p.epoch,
             resumed: asked == null || p.resumed === true });
           for (const entry of outbox) transmit(entry);
@@ -155,9 +157,18 @@ export function connect(url, options = {}) {
   function retry(quick, reason) {
     attempt += 1;
     const delay = backoffDelay(attempt, { ...opts, quick });
-    report({ state: "reconnecting", attempt, delay, reason, shard: state.shard, seq: lastSeq });
+    report({ state: "reconnecting", attempt, delay, reason, shard, seq: lastSeq });
     timer = setTimeout(() => { timer = null; open(); }, delay);
   }
+
+  // A browser that comes back online retries at once instead of sitting out the rest of its backoff.
+  function online() {
+    if (timer === null || closed) return;
+    clearTimeout(timer);
+    timer = null;
+    open();
+  }
+  globalThis.addEventListener?.("online", online);
 
   const room = {
     /** This connection's client id (the dedup key for resent messages). */
@@ -178,11 +189,12 @@ export function connect(url, options = {}) {
       if (closed) return;
       closed = true;
       clearTimeout(timer);
+      globalThis.removeEventListener?.("online", online);
       const ws = socket;
       socket = null;
       if (ws && ws.readyState <= OPEN) ws.close(1000);
       for (const entry of outbox.splice(0)) entry.reject(new Error("roomring: closed before acknowledged"));
-      report({ state: "closed", shard: state.shard, seq: lastSeq });
+      report({ state: "closed", shard, seq: lastSeq });
     },
     /** The last state reported. */
     get state() { return { ...state }; },

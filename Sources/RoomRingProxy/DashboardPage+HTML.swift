@@ -1,3 +1,10 @@
+/// The ring dashboard page served at the proxy admin port's `/admin` (see ``ProxyDashboardRoutes``).
+///
+/// Kept in the binary rather than in a resource bundle: the proxy is often deployed as a lone executable, and a
+/// missing bundle must not turn `GET /admin` into a crash. Self-contained: no external assets; it talks to this
+/// admin API only (`GET /fleet`, `POST /ring/...`) with the token the user gives it.
+extension DashboardPage {
+    static let source = ##"""
 <!doctype html>
 <html lang="en">
 <head>
@@ -12,14 +19,14 @@
   header { display: flex; gap: 1.5em; align-items: baseline; flex-wrap: wrap; }
   #status { color: var(--muted); }
   #status[data-ok="false"] { color: var(--bad); font-weight: 600; }
-  .top { display: flex; gap: 1.5em; align-items: flex-start; flex-wrap: wrap; margin-top: 1em; }
-  #ring { width: 230px; height: 230px; flex: none; }
+  .top { display: flex; gap: 1em; align-items: flex-start; flex-wrap: wrap; margin-top: 1em; }
+  #ring { width: 210px; height: 210px; flex: none; }
   #legend { list-style: none; padding: 0; margin: .5em 0 0; }
   #legend li { display: inline-block; margin-right: 1em; }
   .swatch { display: inline-block; width: .9em; height: .9em; border-radius: 2px; vertical-align: -.1em;
             margin-right: .3em; }
   table { border-collapse: collapse; }
-  th, td { border-bottom: 1px solid var(--line); padding: .3em .5em; text-align: left; white-space: nowrap; }
+  th, td { border-bottom: 1px solid var(--line); padding: .3em .45em; text-align: left; white-space: nowrap; }
   th { background: var(--bg); font-weight: 600; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; }
   .state-active { color: var(--ok); }
@@ -70,11 +77,11 @@
     <h2>Add a shard</h2>
     <form id="add-form">
       <input id="add-id" placeholder="id (s4)" size="6" required>
-      <input id="add-address" placeholder="address 127.0.0.1:9004" size="20" required>
-      <input id="add-admin" placeholder="admin 127.0.0.1:9104" size="20" required>
+      <input id="add-address" placeholder="address 127.0.0.1:9004" size="18" required>
+      <input id="add-admin" placeholder="admin 127.0.0.1:9104" size="18" required>
       <input id="add-weight" type="number" min="1" max="100" value="1" style="width:4em">
       <button>Add</button>
-      <span class="muted">start the shard process first (<code>roomring shard …</code>)</span>
+      <div class="muted">start the shard process first (<code>roomring shard …</code>), then add it here</div>
     </form>
   </div>
 </div>
@@ -313,3 +320,5 @@ poll();
 </script>
 </body>
 </html>
+"""##
+}
