@@ -56,6 +56,9 @@ import Testing
 
                 // Drain the room's shard while both pages keep talking.
                 var drain: RoomRingProcess?
+                defer {
+                    if let drain, drain.process.isRunning { kill(drain.process.processIdentifier, SIGKILL) }
+                }
                 for i in 6...25 {
                     try await say(alice, "alice \(i)")
                     try await say(bob, "bob \(i)")
