@@ -137,7 +137,8 @@ export function connect(url, options = {}) {
           break;
         }
         case "error":
-          onError({ code: p.code, message: p.message });
+          try { onError({ code: p.code, message: p.message }); }
+          catch (error) { console.error("roomring onError:", error); }
           break;
       }
     };
