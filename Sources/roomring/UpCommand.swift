@@ -13,7 +13,8 @@ struct Up: AsyncParsableCommand {
         discussion: """
             Writes a ring, starts the shards as child processes of this binary, waits until every one answers
             /readyz, starts the proxy in this process, then prints the URLs, the admin token and the ring table.
-            Open the chat page at http://127.0.0.1:8080/. Ctrl-C or SIGTERM stops everything gracefully.
+            Open the chat page at http://127.0.0.1:8080/ and the ring dashboard at http://127.0.0.1:8081/admin
+            (it asks for the admin token). Ctrl-C or SIGTERM stops everything gracefully.
             A shard that exits unexpectedly is reported and restarted (up to 5 times); its rooms come back
             empty and reconnecting clients are told so (hello.resumed = false).
             """
@@ -107,6 +108,7 @@ struct Up: AsyncParsableCommand {
         var lines = ["", "RoomRing is up (\(ring.shards.count) shards, ring epoch \(ring.epoch))", ""]
         lines.append("  chat page     http://\(proxy.listen)/")
         lines.append("  WebSocket     ws://\(proxy.listen)/rooms/<room>?name=<you>")
+        lines.append("  dashboard     http://\(proxy.adminListen)/admin#token=\(token)")
         lines.append("  proxy admin   http://\(proxy.adminListen)/shards   (Authorization: Bearer <token>)")
         lines.append("  admin token   \(token)")
         lines.append("  ring file     \(ringPath)")
