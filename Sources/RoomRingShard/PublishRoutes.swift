@@ -41,7 +41,7 @@ enum PublishRoutes {
             return nil
         case (.messages, .GET), (.events, .GET):
             guard shard.owns(room) else { return notOwner(room, shard: shard) }
-            if (try? since(head)) == nil { return badSince }
+            do { _ = try since(head) } catch { return badSince }
             return nil
         case (.messages, _):
             return methodNotAllowed(allow: "GET, POST")

@@ -119,11 +119,10 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard case .answering = handler.state else { return }
             let response = (try? result.get())
                 ?? .error(.internalServerError, code: "internal", "the request could not be served")
+            // The state changes first: writing the end may hand over a pipelined next request at once.
+            handler.state = keepAlive ? .idle : .closing
             let written = handler.write(response, keepAlive: keepAlive, context: context)
-            if keepAlive {
-                handler.state = .idle
-            } else {
-                handler.state = .closing
+            if !keepAlive {
                 let channel = context.channel
                 written.whenComplete { _ in channel.close(promise: nil) }
             }
