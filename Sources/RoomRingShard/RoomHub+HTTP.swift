@@ -23,7 +23,8 @@ enum PublishOutcome: Sendable, Equatable {
     case notOwner
     /// The room is being handed to another shard: nothing is accepted here any more.
     case moving
-    /// This shard just gained the room and its state is still on its way from the previous owner.
+    /// This shard just gained the room and its state is still on its way from the previous owner (polls only;
+    /// publishes wait for it).
     case arriving
 }
 
@@ -38,7 +39,9 @@ extension RoomHub {
     func publish(_ publish: RoomPublish) -> EventLoopFuture<PublishOutcome> {
         let index = homeIndex(of: publish.room)
         let bound = hubs[index]
-        return loops[index].submit { bound.value.roomPublish(publish) }
+        let promise = loops[index].makePromise(of: PublishOutcome.self)
+        loops[index].execute { bound.value.roomPublish(publish, promise: promise) }
+        return promise.futureResult
     }
 
     /// The room's kept messages after `since`, read on its home loop.
@@ -50,25 +53,30 @@ extension RoomHub {
 }
 
 extension LoopHub {
-    func roomPublish(_ publish: RoomPublish) -> PublishOutcome {
-        guard let hub else { return .moving }
+    /// Answers `promise` now, or once the room serves when its state is still on its way from the previous owner
+    /// (as joins wait; bounded by the handoff wait).
+    func roomPublish(_ publish: RoomPublish, promise: EventLoopPromise<PublishOutcome>) {
+        guard let hub, !hub.context.isDraining else { return promise.succeed(.moving) }
         let room: Room
         if let existing = rooms[publish.room] {
             room = existing
         } else {
-            // A new room is only created by its owner, and not while its previous owner's state may still come:
-            // seq must continue from that state, never restart at 1 next to it.
-            guard hub.context.owns(publish.room) else { return .notOwner }
-            guard hub.context.handoffWait(for: publish.room) == nil else { return .arriving }
+            // Only the owner creates a room; one it just gained first waits for the previous owner's state, so seq
+            // continues from there instead of restarting at 1 next to it.
+            guard hub.context.owns(publish.room) else { return promise.succeed(.notOwner) }
             room = Room(id: publish.room, limits: hub.context.configuration.roomLog, loopCount: hub.loops.count)
             rooms[publish.room] = room
             hub.context.metrics.rooms.increment()
+            if let wait = hub.context.handoffWait(for: publish.room) { awaitHandoff(room, for: wait) }
         }
         switch room.phase {
-        case .serving: break
-        case .awaitingHandoff: return .arriving
-        case .handingOff, .moved: return .moving
+        case .serving: promise.succeed(accept(publish, in: room, hub: hub))
+        case .awaitingHandoff: room.parkedPublishes.append((publish, promise))
+        case .handingOff, .moved: promise.succeed(.moving)
         }
+    }
+
+    private func accept(_ publish: RoomPublish, in room: Room, hub: RoomHub) -> PublishOutcome {
         // A room nobody is in keeps what was published for the empty-room retention, counted from now.
         if room.memberTotal == 0 { room.emptySince = .now() }
         switch room.log.append(message: publish.message, from: publish.from, ts: publish.ts, dedup: publish.dedup) {
@@ -80,6 +88,22 @@ extension LoopHub {
         case .duplicate(let seq):
             hub.context.metrics.duplicates.increment()
             return .duplicate(seq)
+        }
+    }
+
+    /// The room serves again (its state arrived, or the wait ended): answer the publishes held meanwhile.
+    func answerParkedPublishes(_ room: Room) {
+        let parked = room.parkedPublishes
+        room.parkedPublishes = []
+        for (publish, promise) in parked { roomPublish(publish, promise: promise) }
+    }
+
+    /// Shutdown: nothing held is accepted (the publisher retries elsewhere), and no promise is left unanswered.
+    func refuseParkedPublishes() {
+        for room in rooms.values {
+            let parked = room.parkedPublishes
+            room.parkedPublishes = []
+            for (_, promise) in parked { promise.succeed(.moving) }
         }
     }
 

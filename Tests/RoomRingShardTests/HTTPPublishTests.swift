@@ -96,6 +96,39 @@ import RoomRingShard
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func aPublishToARoomStillArrivingWaitsForItsStateAndContinuesItsSeq() async throws {
+        let before = ShardHTTPTests.twoShardRing(epoch: 1)
+        try await TestShard.with(ring: before, configure: { $0.handoffWait = 8 }) { shard in
+            let gained = room(ownedBy: "s2", in: before)
+            #expect(try await shard.admin("PUT", "/ring", body: Array(TestShard.soloRing(epoch: 2).encoded())).status == 200)
+            // Until the previous owner's state arrives, a poll would tell the wrong seq: retry later.
+            let poll = try await shard.http("GET", "/rooms/\(gained)/messages")
+            #expect(poll.status == 503 && poll.header("Retry-After") == "1" && ErrorBody.code(of: poll) == "arriving")
+
+            let started = ContinuousClock.now
+            let held = Task {
+                try await shard.publish(gained, PublishRequest(message: "held", id: "h-1", client: "svc").encoded())
+            }
+            #expect(try await eventually { try await shard.rooms().room(gained) != nil })
+            var log = RoomLog()
+            for i in 1...5 {
+                _ = log.append(message: "old \(i)", from: "x", ts: 0,
+                               dedup: i == 5 ? .init(client: "http:svc", id: "h-0") : nil)
+            }
+            let handoff = RoomHandoff(room: RoomID(gained)!, from: "s2", epoch: 2, log: log)
+            #expect(try await shard.admin("POST", "/handoff", body: Array(try JSONEncoder().encode(handoff))).status == 200)
+            let reply = try await held.value
+            #expect(reply.status == 201 && (try? JSONDecoder().decode(PublishReply.self, from: Data(reply.body)))?.seq == 6,
+                    "\(reply.status) \(reply.text)")
+            #expect(ContinuousClock.now - started < .seconds(6), "answered when the state arrived, not after the wait")
+            // The dedup table came along: a resend of what the old owner accepted is recognized.
+            let resend = try await shard.publish(gained, PublishRequest(message: "x", id: "h-0", client: "svc").encoded())
+            #expect(resend.status == 200 && (try? JSONDecoder().decode(PublishReply.self, from: Data(resend.body)))?.seq == 5)
+            #expect(try await shard.poll(gained, since: 4).messages.map(\.message) == ["old 5", "held"])
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func keepAliveConnectionsCarrySeveralRequests() async throws {
         try await TestShard.with { shard in
             let body = PublishRequest(message: "one").encoded()
