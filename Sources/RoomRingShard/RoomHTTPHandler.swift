@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Prometheus
 import RoomRingCore
 import RoomRingHTTP
 
@@ -94,6 +95,11 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch endpoint {
         case .messages:
             state = .collecting(head: head, room: room, body: context.channel.allocator.buffer(capacity: 0))
+            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                // curl and others wait for this (a second by default) before sending a body over 1 KiB.
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                                      promise: nil)
+            }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let timeout = TimeAmount.milliseconds(Int64(shard.configuration.bodyTimeout * 1000))
             timer = context.eventLoop.scheduleTask(in: timeout) {
@@ -150,6 +156,7 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// over: a timed-out body is not waited for).
     private func refuse(_ response: HTTPResponse, context: ChannelHandlerContext, requestEnded: Bool) {
         timer?.cancel()
+        shard.metrics.rejectedUpgrades.increment()
         answered = write(response, keepAlive: false, context: context)
         if requestEnded {
             closeAfterAnswer(context)

@@ -31,7 +31,7 @@ struct Shard: AsyncParsableCommand {
     @Option(help: "Admin port, or host:port (loopback unless a host is given).")
     var adminPort: String = "9101"
 
-    @Option(help: "Largest WebSocket message in bytes; larger ones close with 1009.")
+    @Option(help: "Largest WebSocket message in bytes; larger ones close with 1009 (and larger publish bodies get 413).")
     var maxMessageBytes: Int = 64 * 1024
 
     @Option(help: "Sustained chat messages per second per connection; faster senders are closed with 1008.")
