@@ -20,6 +20,8 @@ final class EventStreamHandler: ChannelInboundHandler, RoomMember {
 
     private let room: RoomID
     private let since: UInt64?
+    /// The request's HTTP version: a 1.0 reader gets the stream delimited by the close, not chunked.
+    private let version: HTTPVersion
     private let hub: RoomHub
     private let shard: ShardContext
     private var context: ChannelHandlerContext?
@@ -31,10 +33,12 @@ final class EventStreamHandler: ChannelInboundHandler, RoomMember {
 
     /// - Parameters:
     ///   - since: replay the messages after this seq (`Last-Event-ID`).
-    ///   - The caller has reserved a connection slot; the stream frees it when it ends.
-    init(room: RoomID, since: UInt64?, hub: RoomHub, shard: ShardContext) {
+    ///   - version: the request's HTTP version.
+    /// The caller has reserved a connection slot; the stream frees it when it ends.
+    init(room: RoomID, since: UInt64?, version: HTTPVersion, hub: RoomHub, shard: ShardContext) {
         self.room = room
         self.since = since
+        self.version = version
         self.hub = hub
         self.shard = shard
     }
@@ -47,7 +51,7 @@ final class EventStreamHandler: ChannelInboundHandler, RoomMember {
             // nginx and similar buffer responses unless told not to.
             "X-Accel-Buffering": "no",
         ]
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))),
                       promise: nil)
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "retry: \(Self.retryMillis)\n\n")))),
                               promise: nil)

@@ -145,7 +145,7 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         state = .streaming
         do {
             try context.pipeline.syncOperations.addHandler(
-                EventStreamHandler(room: room, since: since, hub: hub, shard: shard), position: .after(self))
+                EventStreamHandler(room: room, since: since, version: head.version, hub: hub, shard: shard), position: .after(self))
         } catch {
             shard.releaseConnection()
             context.close(promise: nil)
