@@ -33,6 +33,12 @@ public struct ShardConfiguration: Hashable, Sendable {
     public var joinsPerSecond: Double = 2000
     /// Seconds a shard that just gained a room holds its joins while the old owner's state arrives (default 5).
     public var handoffWait: Double = 5
+    /// Bearer token for `POST /rooms/<id>/messages`; nil means the admin token (and neither disables publishing).
+    public var publishToken: String?
+    /// Seconds a request body may take to arrive on the client port (default 10); a slower one gets 408.
+    public var bodyTimeout: Double = 10
+    /// Seconds between keepalive comments on a Server-Sent Events stream (default 15, under common proxy timeouts).
+    public var eventStreamHeartbeat: Double = 15
 
     /// - Parameters:
     ///   - id: shard id.

@@ -33,6 +33,11 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var routedEpoch: UInt64 = 0
     /// A request body is flowing to the shard before its answer.
     private var streamingBody = false
+    /// Body bytes already sent to a shard, kept so a retry after `421` can send them again; nil once the body
+    /// outgrew ``maxReplayBody`` (such a request is not retried: the client gets the `421`).
+    private var sentBody: [UInt8]? = []
+    /// Largest request body kept for a retry (a publish is at most the shards' message limit, 64 KiB by default).
+    static let maxReplayBody = 64 * 1024
     private var context: ChannelHandlerContext?
     /// `X-Request-ID`: the client's when it is safe, else a new one; on every log line of this request.
     private var requestID = ""
@@ -82,6 +87,7 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             extra += chunk.readableBytesView
             if case .awaitingResponse(_, let backend, _) = state {
                 backend.writeAndFlush(ByteBuffer(bytes: extra), promise: nil)
+                recordSent(extra)
                 extra = []
             }
         case .spliced, .failed:
@@ -178,7 +184,10 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             head.headers.append(.init(name: "Connection", value: "close"))
         }
         var bytes = head.serialized(adding: forwarded)
+        // On a retry, the body the first shard already got goes out again first.
+        bytes += sentBody ?? []
         bytes += extra
+        recordSent(extra)
         extra = []
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         do {
@@ -195,6 +204,12 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    private func recordSent(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty, sentBody != nil else { return }
+        sentBody?.append(contentsOf: bytes)
+        if let count = sentBody?.count, count > Self.maxReplayBody { sentBody = nil }
+    }
+
     // MARK: - The shard answered
 
     private func responded(status: Int?, epoch: UInt64?, _ buffered: ByteBuffer) {
@@ -203,7 +218,7 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             backend.close(promise: nil)
             return fail(context, status: 502, code: "bad_gateway", message: "shard \(shard) closed without an answer")
         }
-        if status == 421, let epoch, epoch > routedEpoch, !retried, extra.isEmpty {
+        if status == 421, let epoch, epoch > routedEpoch, !retried, sentBody != nil {
             // The shard knows a newer ring than this request was routed with: fetch it from that shard (unless a
             // concurrent request already did), then route again once.
             retried = true

@@ -63,6 +63,7 @@ extension LoopHub {
             roomJoin(join.info, from: join.loop, since: join.since)
         }
         for parked in chats { roomChat(parked.info, parked.chats) }
+        answerParkedPublishes(room)
     }
 
     /// Starts handing off every room this shard no longer owns (after a ring change).

@@ -203,6 +203,7 @@ final class LoopHub {
 
     func closeAll(code: UInt16, reason: String) {
         for member in members.values { member.close(code: code, reason: reason, force: false) }
+        refuseParkedPublishes()
     }
 
     func snapshot() -> [RoomSnapshot] {

@@ -113,8 +113,12 @@ public final class ShardServer: Service, Sendable {
                         })
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                            _ = context.pipeline.syncOperations.removeHandler(name: "roomring.rooms")
                             _ = context.pipeline.syncOperations.removeHandler(name: "roomring.http")
                         }))
+                    // Publish, polling and event streams are taken off before the plain router sees them.
+                    try channel.pipeline.syncOperations.addHandler(RoomHTTPHandler(hub: hub, shard: context),
+                                                                   name: "roomring.rooms")
                     try channel.pipeline.syncOperations.addHandler(
                         HTTPRequestHandler(maxBodyBytes: configuration.maxMessageBytes + 1024, router: router),
                         name: "roomring.http")

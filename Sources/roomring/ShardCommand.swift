@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import RoomRingCore
 import RoomRingShard
@@ -10,7 +11,10 @@ struct Shard: AsyncParsableCommand {
         abstract: "Run one shard: a WebSocket server that holds rooms in memory.",
         discussion: """
             The shard serves /rooms/<id> for rooms it owns under its ring and answers 421 with RoomRing-Epoch
-            for the others. The ring may not list it yet: it then owns nothing until `roomring ring add`.
+            for the others. The same paths carry plain HTTP: POST /rooms/<id>/messages publishes (bearer token:
+            --publish-token, else the admin token), GET /rooms/<id>/messages?since=<seq> polls, and
+            GET /rooms/<id>/events streams Server-Sent Events (Last-Event-ID = seq).
+            The ring may not list it yet: it then owns nothing until `roomring ring add`.
             SIGTERM or Ctrl-C closes members with 1012 (reconnect now) and exits.
             """
     )
@@ -27,7 +31,7 @@ struct Shard: AsyncParsableCommand {
     @Option(help: "Admin port, or host:port (loopback unless a host is given).")
     var adminPort: String = "9101"
 
-    @Option(help: "Largest WebSocket message in bytes; larger ones close with 1009.")
+    @Option(help: "Largest WebSocket message in bytes; larger ones close with 1009 (and larger publish bodies get 413).")
     var maxMessageBytes: Int = 64 * 1024
 
     @Option(help: "Sustained chat messages per second per connection; faster senders are closed with 1008.")
@@ -63,6 +67,15 @@ struct Shard: AsyncParsableCommand {
     @Option(help: "Seconds a room this shard just gained waits for its previous owner's state.")
     var handoffWait: Double = 5
 
+    @Option(help: """
+        Bearer token for POST /rooms/<id>/messages (publishing from backend services) \
+        (default: $ROOMRING_PUBLISH_TOKEN, else the admin token; without either, publishing is refused).
+        """)
+    var publishToken: String?
+
+    @Option(help: "Seconds a request body (a publish) may take to arrive; slower ones get 408.")
+    var bodyTimeout: Double = 10
+
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
@@ -79,6 +92,9 @@ struct Shard: AsyncParsableCommand {
         var shardConfiguration = configuration
         shardConfiguration.joinsPerSecond = joinsPerSecond
         shardConfiguration.handoffWait = handoffWait
+        shardConfiguration.publishToken = publishToken
+            ?? ProcessInfo.processInfo.environment["ROOMRING_PUBLISH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        shardConfiguration.bodyTimeout = bodyTimeout
         if document.shard(id: id) == nil {
             logger.notice("this shard is not in the ring yet; it owns no rooms until `roomring ring add`")
         }

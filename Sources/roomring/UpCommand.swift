@@ -44,6 +44,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Bearer token for admin APIs (default: $ROOMRING_ADMIN_TOKEN, else a new random one).")
     var adminToken: String?
 
+    @Option(help: "Bearer token for publishing (POST /rooms/<id>/messages) on the shards (default: the admin token).")
+    var publishToken: String?
+
     @Option(help: "Log level for this process and the children.")
     var logLevel: String = "notice"
 
@@ -80,7 +83,10 @@ struct Up: AsyncParsableCommand {
                       readyURL: HostPort(shard.address)!)
         }
         children.sort { $0.name < $1.name }
-        let supervisor = Supervisor(children: children, environment: ["ROOMRING_ADMIN_TOKEN": token], logger: logger)
+        var environment = ["ROOMRING_ADMIN_TOKEN": token]
+        // Through the environment, like the admin token, so it does not show in the process list.
+        if let publishToken { environment["ROOMRING_PUBLISH_TOKEN"] = publishToken }
+        let supervisor = Supervisor(children: children, environment: environment, logger: logger)
         try await supervisor.startAll()
         let proxyConfiguration = proxy.configuration(listen: try parseAddress(port), admin: try parseAddress(adminPort),
                                                      token: token, eventLoops: 1)
