@@ -110,7 +110,7 @@ final class EventStreamHandler: ChannelInboundHandler, RoomMember {
 
     // MARK: - RoomMember
 
-    func deliver(_ payload: ByteBuffer) {
+    func deliver(_ payload: ByteBuffer, wire: ByteBuffer?) {
         guard !closing, let event = ServerSentEvent.encode(frame: payload.readableBytesView) else { return }
         pending += event
     }

@@ -36,6 +36,8 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
     private var finished = false
     private var reserved = false
     private var hasUnflushed = false
+    /// The frame encoder's place in the pipeline, where pre-framed broadcasts are written.
+    private var encoderContext: ChannelHandlerContext?
     /// This handler sent (or gave up on) a close: later errors are consequences, not news.
     private var sentClose = false
 
@@ -51,6 +53,7 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        encoderContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         guard shard.reserveConnection() else {
             close(code: WebSocketMessageStateMachine.CloseCode.tryAgainLater, reason: "shard is full")
             return
@@ -67,6 +70,7 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
     func handlerRemoved(context: ChannelHandlerContext) {
         finish()
         self.context = nil
+        encoderContext = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -198,9 +202,14 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
 
     // MARK: - Outbound
 
-    func deliver(_ payload: ByteBuffer) {
+    func deliver(_ payload: ByteBuffer, wire: ByteBuffer?) {
         guard !closing, let context else { return }
-        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+        if let wire, let encoder = encoderContext {
+            // Already framed: enter the pipeline below the frame encoder, as the encoder's own output would.
+            encoder.write(NIOAny(wire), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+        }
     }
 
     func flushDeliveries() {
