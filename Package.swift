@@ -35,7 +35,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "RoomRingCore", swiftSettings: upcoming),
-        .target(name: "RoomRingHTTP", dependencies: ["RoomRingCore"] + nio, swiftSettings: upcoming),
+        .target(name: "RoomRingHTTP", dependencies: ["RoomRingCore", .product(name: "Logging", package: "swift-log")] + nio,
+                swiftSettings: upcoming),
         .target(
             name: "RoomRingShard",
             dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient", "RoomRingRedis", .product(name: "Logging", package: "swift-log"),
@@ -74,7 +75,8 @@ let package = Package(
         .executableTarget(
             name: "roomring",
             dependencies: [
-                "RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingBench", "RoomRingRedis",
+                "RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingBench",
+                "RoomRingRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,7 +100,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RoomRingShardTests",
-            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient", "RoomRingRedis",
+            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingClient", "RoomRingRedis",
                            .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming
         ),

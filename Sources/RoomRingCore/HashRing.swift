@@ -71,3 +71,41 @@ extension HashRing {
         return result
     }
 }
+
+/// A stretch of the hash space owned by one shard, as fractions of the whole (0 at hash 0, 1 at 2⁶⁴), for
+/// drawing the ring.
+public struct RingArc: Codable, Hashable, Sendable {
+    public var shard: String
+    public var start: Double
+    public var end: Double
+
+    public init(shard: String, start: Double, end: Double) {
+        self.shard = shard
+        self.start = start
+        self.end = end
+    }
+}
+
+extension HashRing {
+    /// The ring as arcs in clockwise order from 0, neighbouring arcs of one shard merged. Each point owns the arc
+    /// that ends at it, so the arc wrapping past 2⁶⁴ is split in two.
+    public func arcs() -> [RingArc] {
+        guard let last = positions.last else { return [] }
+        let space = Double(UInt64.max)
+        var out: [RingArc] = []
+        func append(_ shard: String, _ start: Double, _ end: Double) {
+            if let previous = out.last, previous.shard == shard, previous.end == start {
+                out[out.count - 1].end = end
+            } else if end > start {
+                out.append(RingArc(shard: shard, start: start, end: end))
+            }
+        }
+        let firstOwner = document.shards[owners[0]].id
+        append(firstOwner, 0, Double(positions[0]) / space)
+        for i in positions.indices.dropFirst() {
+            append(document.shards[owners[i]].id, Double(positions[i - 1]) / space, Double(positions[i]) / space)
+        }
+        append(firstOwner, Double(last) / space, 1)
+        return out
+    }
+}

@@ -57,7 +57,11 @@ public struct RingDocument: Codable, Hashable, Sendable {
     }
 
     /// The default number of points per unit of weight.
-    public static let defaultVNodes = 160
+    ///
+    /// A shard's share of the ring varies by about 1/sqrt(vnodes): at 160 points the worst of 10 or 50 shards
+    /// holds 22-23% more or fewer rooms than its fair share, at 1024 about 7%, within ±10% at 3 to 50 shards.
+    /// 50 shards × 1024 points is 51,200 positions (800 KiB) and a 16-step binary search per lookup.
+    public static let defaultVNodes = 1024
 
     /// Only grows; a process accepts a new ring only with a higher epoch.
     public var epoch: UInt64
@@ -68,7 +72,7 @@ public struct RingDocument: Codable, Hashable, Sendable {
 
     /// - Parameters:
     ///   - epoch: version of this ring.
-    ///   - vnodes: points per unit of weight (default 160).
+    ///   - vnodes: points per unit of weight (default ``defaultVNodes``).
     ///   - shards: the shards.
     public init(epoch: UInt64, vnodes: Int = RingDocument.defaultVNodes, shards: [Shard]) {
         self.epoch = epoch

@@ -39,6 +39,12 @@ public struct ShardConfiguration: Hashable, Sendable {
     /// The Redis server for pub/sub mode, `redis://[[user]:password@]host[:port][/db]`
     /// (default `redis://127.0.0.1:6379`).
     public var redisURL: String = "redis://127.0.0.1:6379"
+    /// Bearer token for `POST /rooms/<id>/messages`; nil means the admin token (and neither disables publishing).
+    public var publishToken: String?
+    /// Seconds a request body may take to arrive on the client port (default 10); a slower one gets 408.
+    public var bodyTimeout: Double = 10
+    /// Seconds between keepalive comments on a Server-Sent Events stream (default 15, under common proxy timeouts).
+    public var eventStreamHeartbeat: Double = 15
 
     /// - Parameters:
     ///   - id: shard id.

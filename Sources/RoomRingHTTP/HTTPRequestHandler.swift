@@ -93,9 +93,11 @@ public final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHa
         case .end:
             guard let head else { return }
             self.head = nil
+            // Echoed so a caller (or the proxy's log) can match this answer to the shard's log lines.
+            let requestID = RequestIDGenerator.sanitized(head.headers.first(name: RequestIDGenerator.header))
             if tooLarge {
                 write(.error(.payloadTooLarge, code: "too_large", "body is larger than \(maxBodyBytes) bytes"),
-                      keepAlive: false, context: context)
+                      keepAlive: false, requestID: requestID, context: context)
                 return
             }
             let request = HTTPRequest(head: head, body: body)
@@ -105,13 +107,14 @@ public final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHa
                 let (handler, context) = bound.value
                 let response = (try? result.get())
                     ?? .error(.internalServerError, code: "internal", "the request could not be served")
-                handler.write(response, keepAlive: keepAlive, context: context)
+                handler.write(response, keepAlive: keepAlive, requestID: requestID, context: context)
             }
         }
     }
 
-    private func write(_ response: HTTPResponse, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func write(_ response: HTTPResponse, keepAlive: Bool, requestID: String?, context: ChannelHandlerContext) {
         var headers = response.headers
+        if let requestID { headers.replaceOrAdd(name: RequestIDGenerator.header, value: requestID) }
         headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status,

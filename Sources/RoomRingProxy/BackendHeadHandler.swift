@@ -1,6 +1,5 @@
 import Foundation
 import NIOCore
-import RoomRingClient
 
 /// Watches the start of the shard's answer until its head is complete, so the proxy can act on `421` + a newer
 /// `RoomRing-Epoch` before anything reaches the client. Removed as soon as the tunnel is spliced.
@@ -15,23 +14,53 @@ final class BackendHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
         buffer.writeBuffer(&chunk)
-        let bytes = Array(buffer.readableBytesView)
-        guard let end = HTTPClient.findHeadEnd(bytes) else {
-            if bytes.count > Self.maxHead { report(status: nil, epoch: nil) }
+        let view = buffer.readableBytesView
+        guard let end = Self.headEnd(view) else {
+            if view.count > Self.maxHead { report(status: nil, epoch: nil) }
             return
         }
-        let head = String(decoding: bytes[0..<end], as: UTF8.self)
-        let lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
-        let parts = lines.first?.split(separator: " ") ?? []
-        let status = parts.count >= 2 && parts[0].hasPrefix("HTTP/1.") ? Int(parts[1]) : nil
-        var epoch: UInt64?
-        for line in lines.dropFirst() {
+        // Every tunnel passes here once: read the status straight from the bytes, and the headers only for a 421.
+        let status = Self.status(view)
+        report(status: status, epoch: status == 421 ? Self.epoch(view[view.startIndex..<end]) : nil)
+    }
+
+    /// Offset just past the blank line that ends the head, if it has arrived.
+    static func headEnd(_ bytes: ByteBufferView) -> ByteBufferView.Index? {
+        guard bytes.count >= 4 else { return nil }
+        var i = bytes.startIndex
+        while i + 3 < bytes.endIndex {
+            if bytes[i + 3] == UInt8(ascii: "\n"), bytes[i + 2] == UInt8(ascii: "\r"), bytes[i + 1] == UInt8(ascii: "\n"),
+                bytes[i] == UInt8(ascii: "\r") {
+                return i + 4
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The status of `HTTP/1.x NNN ...`, or nil when the line is not that.
+    static func status(_ bytes: ByteBufferView) -> Int? {
+        let prefix = Array("HTTP/1.".utf8)
+        guard bytes.count >= 12, bytes.prefix(prefix.count).elementsEqual(prefix),
+            bytes[bytes.startIndex + 8] == UInt8(ascii: " ") else { return nil }
+        var status = 0
+        for byte in bytes[(bytes.startIndex + 9)..<(bytes.startIndex + 12)] {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            status = status * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return status
+    }
+
+    /// The `RoomRing-Epoch` header of a head.
+    static func epoch(_ head: ByteBufferView) -> UInt64? {
+        let text = String(decoding: head, as: UTF8.self)
+        for line in text.split(separator: "\r\n").dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
             if line[..<colon].lowercased() == "roomring-epoch" {
-                epoch = UInt64(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+                return UInt64(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
             }
         }
-        report(status: status, epoch: epoch)
+        return nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {

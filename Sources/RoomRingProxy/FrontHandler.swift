@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Prometheus
 import NIOPosix
@@ -32,7 +33,15 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var routedEpoch: UInt64 = 0
     /// A request body is flowing to the shard before its answer.
     private var streamingBody = false
+    /// Body bytes already sent to a shard, kept so a retry after `421` can send them again; nil once the body
+    /// outgrew ``maxReplayBody`` (such a request is not retried: the client gets the `421`).
+    private var sentBody: [UInt8]? = []
+    /// Largest request body kept for a retry (a publish is at most the shards' message limit, 64 KiB by default).
+    static let maxReplayBody = 64 * 1024
     private var context: ChannelHandlerContext?
+    /// `X-Request-ID`: the client's when it is safe, else a new one; on every log line of this request.
+    private var requestID = ""
+    private var room: RoomID?
 
     init(proxy: ProxyContext) {
         self.proxy = proxy
@@ -68,6 +77,8 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             case .complete(let head):
                 headTimer?.cancel()
+                requestID = RequestIDGenerator.sanitized(head.header("x-request-id")) ?? proxy.requestIDs.next()
+                room = head.room
                 extra = Array(parser.bufferedBytes[head.length...])
                 connect(context, head: head)
             }
@@ -76,6 +87,7 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             extra += chunk.readableBytesView
             if case .awaitingResponse(_, let backend, _) = state {
                 backend.writeAndFlush(ByteBuffer(bytes: extra), promise: nil)
+                recordSent(extra)
                 extra = []
             }
         case .spliced, .failed:
@@ -116,12 +128,13 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return fail(context, status: 503, code: "draining", message: "proxy is shutting down", retryAfter: true)
         }
         routedEpoch = proxy.ring.epoch
-        guard let shard = proxy.route(room: head.room), let address = HostPort(shard.address) else {
+        guard let route = proxy.route(room: head.room) else {
             return fail(context, status: 503, code: "no_shard", message: "no active shard in the ring", retryAfter: true)
         }
+        let shard = route.shard
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let client = context.channel
-        ClientBootstrap(group: context.eventLoop)
+        let bootstrap = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(.milliseconds(Int64(proxy.configuration.connectTimeout * 1000)))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -131,35 +144,50 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     try channel.pipeline.syncOperations.addHandler(BackendHeadHandler())
                 }
             }
-            .connect(host: address.host, port: address.port)
-            .whenComplete { result in
-                let handler = bound.value
-                guard client.isActive, let context = handler.context else {
-                    if case .success(let backend) = result { backend.close(promise: nil) }
-                    return
-                }
-                switch result {
-                case .failure:
-                    handler.proxy.metrics.connectFailures.increment()
-                    handler.fail(context, status: 503, code: "shard_unreachable",
-                                 message: "shard \(shard.id) at \(shard.address) is unreachable", retryAfter: true)
-                case .success(let backend):
-                    handler.connected(context, head: head, backend: backend, shard: shard.id)
-                }
+        let connecting: EventLoopFuture<any Channel>
+        if let address = route.address {
+            connecting = bootstrap.connect(to: address)
+        } else if let address = HostPort(shard.address) {
+            connecting = bootstrap.connect(host: address.host, port: address.port)
+        } else {
+            return fail(context, status: 503, code: "no_shard", message: "shard \(shard.id) has no usable address",
+                        retryAfter: true)
+        }
+        connecting.whenComplete { result in
+            let handler = bound.value
+            guard client.isActive, let context = handler.context else {
+                if case .success(let backend) = result { backend.close(promise: nil) }
+                return
             }
+            switch result {
+            case .failure(let error):
+                handler.proxy.metrics.connectFailures.increment()
+                handler.proxy.logger.warning("shard unreachable", metadata: handler.logMetadata([
+                    "shard": "\(shard.id)", "address": "\(shard.address)", "error": "\(error)"]))
+                handler.fail(context, status: 503, code: "shard_unreachable",
+                             message: "shard \(shard.id) at \(shard.address) is unreachable", retryAfter: true)
+            case .success(let backend):
+                handler.connected(context, head: head, backend: backend, shard: shard.id)
+            }
+        }
     }
 
     private func connected(_ context: ChannelHandlerContext, head: RequestHead, backend: any Channel, shard: String) {
         state = .awaitingResponse(head, backend: backend, shard: shard)
-        let forwarded = [RequestHead.Header(name: "X-Forwarded-For", value: context.remoteAddress?.ipAddress ?? "unknown")]
-        // One request per tunnel for plain HTTP: a second request on the same connection could name another room.
+        let forwarded = [RequestHead.Header(name: "X-Forwarded-For", value: context.remoteAddress?.ipAddress ?? "unknown"),
+                         RequestHead.Header(name: RequestIDGenerator.header, value: requestID)]
         var head = head
+        head.headers.removeAll { $0.name.lowercased() == "x-request-id" }
+        // One request per tunnel for plain HTTP: a second request on the same connection could name another room.
         if !head.isWebSocketUpgrade {
             head.headers.removeAll { $0.name.lowercased() == "connection" }
             head.headers.append(.init(name: "Connection", value: "close"))
         }
         var bytes = head.serialized(adding: forwarded)
+        // On a retry, the body the first shard already got goes out again first.
+        bytes += sentBody ?? []
         bytes += extra
+        recordSent(extra)
         extra = []
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         do {
@@ -176,6 +204,12 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    private func recordSent(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty, sentBody != nil else { return }
+        sentBody?.append(contentsOf: bytes)
+        if let count = sentBody?.count, count > Self.maxReplayBody { sentBody = nil }
+    }
+
     // MARK: - The shard answered
 
     private func responded(status: Int?, epoch: UInt64?, _ buffered: ByteBuffer) {
@@ -184,11 +218,13 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             backend.close(promise: nil)
             return fail(context, status: 502, code: "bad_gateway", message: "shard \(shard) closed without an answer")
         }
-        if status == 421, let epoch, epoch > routedEpoch, !retried, extra.isEmpty {
+        if status == 421, let epoch, epoch > routedEpoch, !retried, sentBody != nil {
             // The shard knows a newer ring than this request was routed with: fetch it from that shard (unless a
             // concurrent request already did), then route again once.
             retried = true
             proxy.metrics.misdirectedRetries.increment()
+            proxy.logger.notice("shard has a newer ring; retrying once", metadata: logMetadata([
+                "shard": "\(shard)", "shard_epoch": "\(epoch)", "routed_epoch": "\(routedEpoch)"]))
             backend.close(promise: nil)
             state = .connecting(head)
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -211,18 +247,18 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func splice(_ context: ChannelHandlerContext, backend: any Channel, shard: String, firstBytes: ByteBuffer) {
         state = .spliced
         let (front, back) = GlueHandler.matchedPair()
-        let idle = TimeAmount.milliseconds(Int64(proxy.configuration.idleTunnelTimeout * 1000))
         do {
             let sniffer = try backend.pipeline.syncOperations.handler(type: BackendHeadHandler.self)
             try backend.pipeline.syncOperations.addHandler(back)
             backend.pipeline.syncOperations.removeHandler(sniffer, promise: nil)
-            try context.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idle), position: .after(self))
             try context.pipeline.syncOperations.addHandler(front)
         } catch {
             backend.close(promise: nil)
             return fail(context, status: 502, code: "bad_gateway", message: "internal pipeline error")
         }
         proxy.tunnelOpened(shard)
+        if let sweeper = proxy.sweeper(for: context.eventLoop) { front.watch(with: sweeper) }
+        proxy.logger.debug("tunnel opened", metadata: logMetadata(["shard": "\(shard)"]))
         let proxy = self.proxy
         context.channel.closeFuture.whenComplete { _ in proxy.tunnelClosed(shard) }
         context.writeAndFlush(wrapOutboundOut(firstBytes), promise: nil)
@@ -243,18 +279,32 @@ final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
                       retryAfter: Bool = false) {
         state = .failed
         proxy.metrics.rejected.increment()
+        if requestID.isEmpty { requestID = proxy.requestIDs.next() }
         guard let status else {
+            proxy.logger.debug("connection closed: not HTTP", metadata: logMetadata([:]))
             context.close(promise: nil)
             return
         }
+        proxy.logger.info("request answered by the proxy", metadata: logMetadata([
+            "status": "\(status)", "code": "\(code)"]))
         let body = #"{"error":{"code":"# + JSONText.quoted(code) + #","message":"# + JSONText.quoted(message) + "}}\n"
         var head = "HTTP/1.1 \(status) \(Self.reason(status))\r\nContent-Type: application/json\r\n"
         head += "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n"
         if retryAfter { head += "Retry-After: 1\r\n" }
+        head += "\(RequestIDGenerator.header): \(requestID)\r\n"
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + "\r\n" + body))).whenComplete { _ in
             channel.close(promise: nil)
         }
+    }
+
+    /// The fields every log line of this request carries.
+    private func logMetadata(_ extra: Logger.Metadata) -> Logger.Metadata {
+        var metadata = extra
+        if !requestID.isEmpty { metadata["request_id"] = "\(requestID)" }
+        if let room { metadata["room"] = "\(room)" }
+        if let peer = context?.remoteAddress?.ipAddress { metadata["peer"] = "\(peer)" }
+        return metadata
     }
 
     static func reason(_ status: Int) -> String {

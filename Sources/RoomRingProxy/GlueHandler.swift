@@ -8,6 +8,12 @@ final class GlueHandler {
     private var partner: GlueHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    /// Set by every read on this side since the last sweep.
+    private var active = false
+    private var quietSweeps = 0
+    /// Where the client side sits in its loop's ``TunnelSweeper`` (nil on the shard side).
+    var sweepIndex: Int?
+    private weak var sweeper: TunnelSweeper?
 
     private init() {}
 
@@ -33,7 +39,7 @@ final class GlueHandler {
     }
 
     /// The other side is gone: deliver what is still queued for this side, then close it. A plain `close()` would
-    /// fail writes a slow reader has not taken yet; the idle timeout ends a reader that never takes them.
+    /// fail writes a slow reader has not taken yet; the idle sweep ends a reader that never takes them.
     private func partnerClosed() {
         guard let context else { return }
         let channel = context.channel
@@ -48,6 +54,31 @@ final class GlueHandler {
     }
 
     private var partnerWritable: Bool { context?.channel.isWritable ?? false }
+
+    /// Registers this (client-side) handler's tunnel for idle sweeps.
+    func watch(with sweeper: TunnelSweeper) {
+        self.sweeper = sweeper
+        sweeper.add(self)
+    }
+
+    /// Called once per sweep: the number of sweeps in a row in which neither side read anything.
+    func quietSweep() -> Int {
+        if active || partner?.active == true {
+            active = false
+            partner?.active = false
+            quietSweeps = 0
+        } else {
+            quietSweeps += 1
+        }
+        return quietSweeps
+    }
+
+    /// The tunnel carried nothing either way for the idle timeout.
+    func closeIdleTunnel() {
+        sweeper?.remove(self)
+        context?.close(promise: nil)
+        partner?.context?.close(promise: nil)
+    }
 }
 
 extension GlueHandler: ChannelDuplexHandler {
@@ -61,11 +92,13 @@ extension GlueHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        sweeper?.remove(self)
         self.context = nil
         partner = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        active = true
         partner?.partnerWrite(data)
     }
 
@@ -74,16 +107,13 @@ extension GlueHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        sweeper?.remove(self)
         partner?.partnerClosed()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, case .inputClosed = event {
             partner?.partnerWriteEOF()
-        } else if event is IdleStateHandler.IdleStateEvent {
-            // The tunnel carried nothing either way for the idle timeout.
-            context.close(promise: nil)
-            partner?.context?.close(promise: nil)
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -7,7 +7,8 @@ import RoomRingHTTP
 enum ProxyAdminRoutes {
     static func router(proxy: ProxyContext) -> HTTPRouter {
         { request, channel in
-            channel.eventLoop.makeSucceededFuture(route(request, proxy: proxy))
+            ProxyDashboardRoutes.route(request, proxy: proxy, channel: channel)
+                ?? channel.eventLoop.makeSucceededFuture(route(request, proxy: proxy))
         }
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Prometheus
 import RoomRingCore
@@ -8,7 +9,10 @@ public final class ProxyContext: Sendable {
     /// The configuration the proxy started with.
     public let configuration: ProxyConfiguration
     let metrics: ProxyMetrics
-    private let ringBox: Mutex<HashRing>
+    private let ringBox: Mutex<Routing>
+    /// Makes the `X-Request-ID` of requests that arrive without one.
+    let requestIDs = RequestIDGenerator()
+    let logger: Logger
     private let shards = Mutex<[String: ShardStatus]>([:])
     private let roundRobin = Atomic<Int>(0)
     private let drainingFlag = Atomic<Bool>(false)
@@ -25,25 +29,57 @@ public final class ProxyContext: Sendable {
         enum CodingKeys: String, CodingKey { case id, address, state, healthy, tunnels }
     }
 
-    init(configuration: ProxyConfiguration, ring: RingDocument) {
+    /// The ring and each shard's address, resolved once per ring rather than once per connection (resolving a
+    /// name costs a getaddrinfo call and a Happy Eyeballs race on every connect).
+    private struct Routing: Sendable {
+        var ring: HashRing
+        var addresses: [String: SocketAddress]
+
+        init(_ document: RingDocument) {
+            ring = HashRing(document)
+            addresses = [:]
+            for shard in document.shards {
+                // Only IP literals: a DNS name (Kubernetes) is resolved per connection, so it can move.
+                if let hostPort = HostPort(shard.address),
+                    let address = try? SocketAddress(ipAddress: hostPort.host, port: hostPort.port) {
+                    addresses[shard.id] = address
+                }
+            }
+        }
+    }
+
+    /// Where a request goes.
+    struct Route {
+        var shard: RingDocument.Shard
+        /// The shard's address when it is an IP literal; nil means connect by name.
+        var address: SocketAddress?
+    }
+
+    /// One idle sweeper per event loop, keyed by the loop's identity.
+    private let sweepers: [ObjectIdentifier: NIOLoopBound<TunnelSweeper>]
+
+    init(configuration: ProxyConfiguration, ring: RingDocument, logger: Logger = Logger(label: "roomring.proxy"),
+         sweepers: [NIOLoopBound<TunnelSweeper>] = []) {
         self.configuration = configuration
+        self.sweepers = Dictionary(uniqueKeysWithValues: sweepers.map { (ObjectIdentifier($0.eventLoop), $0) })
+        self.logger = logger
         self.metrics = ProxyMetrics()
-        self.ringBox = Mutex(HashRing(ring))
+        self.ringBox = Mutex(Routing(ring))
         syncShards(with: ring)
     }
 
     /// The ring in force.
-    public var ring: HashRing { ringBox.withLock { $0 } }
+    public var ring: HashRing { ringBox.withLock { $0.ring } }
 
     /// Installs `document` if its epoch is newer; returns whether it did.
     /// - Throws: ``RingDocumentError`` when the document is invalid or not newer.
     public func install(_ document: RingDocument) throws(RingDocumentError) {
         try document.validate()
-        let result: Result<Void, RingDocumentError> = ringBox.withLock { ring in
-            guard ring.document.accepts(document) else {
-                return .failure(.staleEpoch(current: ring.epoch, offered: document.epoch))
+        let result: Result<Void, RingDocumentError> = ringBox.withLock { routing in
+            guard routing.ring.document.accepts(document) else {
+                return .failure(.staleEpoch(current: routing.ring.epoch, offered: document.epoch))
             }
-            ring = HashRing(document)
+            routing = Routing(document)
             return .success(())
         }
         try result.get()
@@ -98,24 +134,34 @@ public final class ProxyContext: Sendable {
 
     /// The shard for a request: the ring owner of its room in ring mode, else the next healthy shard in turn
     /// (or, with least-tunnels, the healthy one with the fewest open tunnels, ties in turn).
-    func route(room: RoomID?) -> RingDocument.Shard? {
-        let ring = self.ring
-        if let room, configuration.balance == .ring { return ring.owner(of: room) }
-        let candidates = ring.document.shards.filter { $0.state == .active }
-        guard !candidates.isEmpty else { return nil }
-        let healthy = candidates.filter { isHealthy($0.id) }
-        let pool = healthy.isEmpty ? candidates : healthy
-        let turn = roundRobin.add(1, ordering: .relaxed).newValue
-        guard configuration.balance == .leastTunnels else { return pool[turn % pool.count] }
-        let tunnels = shards.withLock { shards in pool.map { shards[$0.id]?.tunnels ?? 0 } }
-        let start = turn % pool.count
-        var best = start
-        for step in 1..<max(pool.count, 1) {
-            let i = (start + step) % pool.count
-            if tunnels[i] < tunnels[best] { best = i }
+    func route(room: RoomID?) -> Route? {
+        let routing = ringBox.withLock { $0 }
+        let shard: RingDocument.Shard
+        if let room, configuration.balance == .ring {
+            guard let owner = routing.ring.owner(of: room) else { return nil }
+            shard = owner
+        } else {
+            let candidates = routing.ring.document.shards.filter { $0.state == .active }
+            guard !candidates.isEmpty else { return nil }
+            let healthy = candidates.filter { isHealthy($0.id) }
+            let pool = healthy.isEmpty ? candidates : healthy
+            let turn = roundRobin.add(1, ordering: .relaxed).newValue
+            var best = turn % pool.count
+            if configuration.balance == .leastTunnels {
+                let tunnels = shards.withLock { shards in pool.map { shards[$0.id]?.tunnels ?? 0 } }
+                let start = best
+                for step in 1..<pool.count {
+                    let i = (start + step) % pool.count
+                    if tunnels[i] < tunnels[best] { best = i }
+                }
+            }
+            shard = pool[best]
         }
-        return pool[best]
+        return Route(shard: shard, address: routing.addresses[shard.id])
     }
+
+    /// The idle sweeper of `loop`; call on that loop.
+    func sweeper(for loop: any EventLoop) -> TunnelSweeper? { sweepers[ObjectIdentifier(loop)]?.value }
 
     var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
     func setDraining() { drainingFlag.store(true, ordering: .relaxed) }

@@ -43,7 +43,13 @@ public final class ProxyServer: Service, Sendable {
     public static func start(configuration: ProxyConfiguration, ring: RingDocument,
                              logger: Logger = Logger(label: "roomring.proxy")) async throws -> ProxyServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
-        let context = ProxyContext(configuration: configuration, ring: ring)
+        let idle = TimeAmount.milliseconds(Int64(configuration.idleTunnelTimeout * 1000))
+        var sweepers: [NIOLoopBound<TunnelSweeper>] = []
+        for loop in group.makeIterator() {
+            sweepers.append(try await loop.submit { NIOLoopBound(TunnelSweeper(loop: loop, timeout: idle), eventLoop: loop) }
+                .get())
+        }
+        let context = ProxyContext(configuration: configuration, ring: ring, logger: logger, sweepers: sweepers)
         context.metrics.ringEpoch.set(Int64(ring.epoch))
         do {
             let listener = try await ServerBootstrap(group: group)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import Prometheus
 import RoomRingClient
@@ -22,6 +23,8 @@ extension LoopHub {
     func receiveHandoff(_ handoff: RoomHandoff) -> Bool {
         guard let hub else { return false }
         let limits = hub.context.configuration.roomLog
+        hub.context.logger.notice("room state received", metadata: [
+            "room": "\(handoff.room)", "from": "\(handoff.from)", "seq": "\(handoff.lastSeq)"])
         if let room = rooms[handoff.room] {
             switch room.phase {
             case .awaitingHandoff:
@@ -44,7 +47,12 @@ extension LoopHub {
 
     private func stopAwaiting(_ id: RoomID, restored: RoomLog?) {
         guard let room = rooms[id], room.phase == .awaitingHandoff else { return }
-        if let restored { room.log = restored }
+        if let restored {
+            room.log = restored
+        } else {
+            hub?.context.logger.warning("no room state arrived in time; serving the room without its history",
+                                        metadata: ["room": "\(id)", "waiting_joins": "\(room.parkedJoins.count)"])
+        }
         room.phase = .serving
         let joins = room.parkedJoins
         let chats = room.parkedChats
@@ -55,6 +63,7 @@ extension LoopHub {
             roomJoin(join.info, from: join.loop, since: join.since)
         }
         for parked in chats { roomChat(parked.info, parked.chats) }
+        answerParkedPublishes(room)
     }
 
     /// Starts handing off every room this shard no longer owns (after a ring change).
@@ -92,12 +101,16 @@ extension LoopHub {
             // Keep serving and try again: a room is never closed before its new owner has its state.
             room.phase = .serving
             hub.context.metrics.handoffFailures.increment()
+            hub.context.logger.warning("handoff refused or failed; retrying in 1 s",
+                                       metadata: ["room": "\(id)", "to": "\(target)"])
             let bound = NIOLoopBound(self, eventLoop: hub.loops[index])
             hub.loops[index].scheduleTask(in: .seconds(1)) { bound.value.rebalance() }
             return
         }
         room.phase = .moved
         hub.context.metrics.handoffs.increment()
+        hub.context.logger.notice("room handed off", metadata: ["room": "\(id)", "to": "\(target)",
+                                                                "seq": "\(room.log.lastSeq)"])
         room.pending.append(.closeAll(code: WebSocketMessageStateMachine.CloseCode.restart, reason: "moved"))
         markDirty(room)
     }

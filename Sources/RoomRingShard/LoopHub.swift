@@ -67,12 +67,13 @@ final class LoopHub {
                 if let member = members[id] { admitted[room, default: [:]][id] = member }
             case .broadcast(let frame):
                 if let local = admitted[room] {
-                    for member in local.values { member.deliver(frame) }
+                    let wire = Self.textFrame(frame)
+                    for member in local.values { member.deliver(frame, wire: wire) }
                     delivered += local.count
                 }
             case .direct(let id, let frame):
                 if let member = members[id] {
-                    member.deliver(frame)
+                    member.deliver(frame, wire: nil)
                     delivered += 1
                 }
             case .closeAll(let code, let reason):
@@ -83,6 +84,16 @@ final class LoopHub {
         }
         if let local = admitted[room] { for member in local.values { member.flushDeliveries() } }
         hub?.context.metrics.messagesOut.increment(by: Int64(delivered))
+    }
+
+    /// `payload` framed once as a server text frame: every member then writes the same buffer (no copy, no
+    /// per-member header).
+    static func textFrame(_ payload: ByteBuffer) -> ByteBuffer {
+        let header = WebSocketFrameHeader.server(opcode: 0x1, length: payload.readableBytes)
+        var wire = ByteBufferAllocator().buffer(capacity: header.count + payload.readableBytes)
+        wire.writeBytes(header)
+        wire.writeImmutableBuffer(payload)
+        return wire
     }
 
     // MARK: - Room side (the room's home loop)
@@ -206,6 +217,7 @@ final class LoopHub {
 
     func closeAll(code: UInt16, reason: String) {
         for member in members.values { member.close(code: code, reason: reason, force: false) }
+        refuseParkedPublishes()
     }
 
     func snapshot() -> [RoomSnapshot] {

@@ -42,6 +42,8 @@ final class Room {
     var parkedChats: [(info: MemberInfo, chats: [InboundChat])] = []
     /// Pub/sub mode's state (nil in sticky mode, where ``log`` is authoritative).
     var pubsub: PubSubRoomState?
+    /// Publishes (HTTP) held likewise; each is answered once the room serves.
+    var parkedPublishes: [(publish: RoomPublish, promise: EventLoopPromise<PublishOutcome>)] = []
 
     enum Phase {
         /// Normal operation.

@@ -3,8 +3,9 @@ import RoomRingCore
 
 /// A connection that receives a room's frames; implemented by the WebSocket handler (and by SSE later).
 protocol RoomMember: AnyObject {
-    /// Queues a text frame payload (already-encoded JSON) without flushing.
-    func deliver(_ payload: ByteBuffer)
+    /// Queues a text frame payload (already-encoded JSON) without flushing; `wire` is the same payload already
+    /// framed as a WebSocket text frame, shared by every member of a broadcast (nil for a message to one member).
+    func deliver(_ payload: ByteBuffer, wire: ByteBuffer?)
     /// Flushes what `deliver` queued; called once per batch.
     func flushDeliveries()
     /// Ends the membership with a WebSocket close code (shutdown, handoff).

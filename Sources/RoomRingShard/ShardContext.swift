@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Prometheus
 import RoomRingCore
@@ -8,6 +9,8 @@ public final class ShardContext: Sendable {
     /// The configuration the shard started with.
     public let configuration: ShardConfiguration
     let metrics: ShardMetrics
+    /// Carries `shard` in its metadata.
+    let logger: Logger
     private let ringBox: Mutex<HashRing>
     /// The ring before the last change, and when it changed: rooms gained then wait briefly for their state.
     private let lastChange = Mutex<(previous: HashRing, at: NIODeadline)?>(nil)
@@ -18,8 +21,11 @@ public final class ShardContext: Sendable {
     /// Pub/sub mode: whether every Redis connection is up (always true in sticky mode).
     private let brokerReadyFlag = Atomic<Bool>(true)
 
-    init(configuration: ShardConfiguration, ring: RingDocument) {
+    init(configuration: ShardConfiguration, ring: RingDocument, logger: Logger = Logger(label: "roomring.shard")) {
         self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "shard"] = "\(configuration.id)"
+        self.logger = logger
         self.metrics = ShardMetrics(shard: configuration.id)
         self.ringBox = Mutex(HashRing(ring))
         self.joinBucket = Mutex(TokenBucket(rate: configuration.joinsPerSecond, burst: configuration.joinsPerSecond * 2,

@@ -23,9 +23,9 @@ enum ShardRoutes {
         case "/metrics":
             return HTTPResponse(.ok, body: ByteBuffer(bytes: shard.metrics.render()),
                                 contentType: "text/plain; version=0.0.4")
-        case "/", "/index.html":
+        case "/", "/index.html", "/roomring.js":
             guard request.head.method == .GET || request.head.method == .HEAD else { return methodNotAllowed }
-            return HTTPResponse(.ok, body: ByteBuffer(bytes: WebAssets.index), contentType: "text/html; charset=utf-8")
+            return WebAssets.response(for: path)
         default:
             break
         }

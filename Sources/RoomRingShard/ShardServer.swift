@@ -42,7 +42,7 @@ public final class ShardServer: Service, Sendable {
     public static func start(configuration: ShardConfiguration, ring: RingDocument,
                              logger: Logger = Logger(label: "roomring.shard")) async throws -> ShardServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
-        let context = ShardContext(configuration: configuration, ring: ring)
+        let context = ShardContext(configuration: configuration, ring: ring, logger: logger)
         let bus: PubSubBus?
         do {
             bus = configuration.mode == .pubsub
@@ -125,8 +125,12 @@ public final class ShardServer: Service, Sendable {
                         })
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                            _ = context.pipeline.syncOperations.removeHandler(name: "roomring.rooms")
                             _ = context.pipeline.syncOperations.removeHandler(name: "roomring.http")
                         }))
+                    // Publish, polling and event streams are taken off before the plain router sees them.
+                    try channel.pipeline.syncOperations.addHandler(RoomHTTPHandler(hub: hub, shard: context),
+                                                                   name: "roomring.rooms")
                     try channel.pipeline.syncOperations.addHandler(
                         HTTPRequestHandler(maxBodyBytes: configuration.maxMessageBytes + 1024, router: router),
                         name: "roomring.http")

@@ -79,6 +79,7 @@ enum UpgradeDecision {
         }
         let name = String((query["name"].flatMap { $0.isEmpty ? nil : $0 } ?? "anonymous").prefix(maxNameLength))
         let client = query["client"].flatMap { $0.isEmpty ? nil : String($0.prefix(ClientMessage.maxIDLength)) }
-        return .upgrade(.init(room: room, name: name, client: client, since: since))
+        let requestID = RequestIDGenerator.sanitized(head.headers.first(name: RequestIDGenerator.header))
+        return .upgrade(.init(room: room, name: name, client: client, since: since, requestID: requestID))
     }
 }

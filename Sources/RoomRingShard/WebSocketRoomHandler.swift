@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import Prometheus
 import NIOWebSocket
@@ -16,6 +17,8 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
         var name: String
         var client: String?
         var since: UInt64?
+        /// `X-Request-ID` from the proxy, for log lines.
+        var requestID: String? = nil
     }
 
     private let hub: RoomHub
@@ -33,6 +36,10 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
     private var finished = false
     private var reserved = false
     private var hasUnflushed = false
+    /// The frame encoder's place in the pipeline, where pre-framed broadcasts are written.
+    private var encoderContext: ChannelHandlerContext?
+    /// This handler sent (or gave up on) a close: later errors are consequences, not news.
+    private var sentClose = false
 
     init(request: Request, hub: RoomHub, shard: ShardContext) {
         self.request = request
@@ -46,6 +53,7 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        encoderContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         guard shard.reserveConnection() else {
             close(code: WebSocketMessageStateMachine.CloseCode.tryAgainLater, reason: "shard is full")
             return
@@ -62,6 +70,7 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
     func handlerRemoved(context: ChannelHandlerContext) {
         finish()
         self.context = nil
+        encoderContext = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -71,6 +80,7 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
 
     private func join(_ room: RoomID) {
         guard let context else { return }
+        shard.logger.debug("member joined", metadata: logMetadata(room: room, [:]))
         member = hub.local(context.eventLoop).join(self, room: room, name: request.name, client: request.client,
                                                    since: request.since)
     }
@@ -192,9 +202,14 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
 
     // MARK: - Outbound
 
-    func deliver(_ payload: ByteBuffer) {
+    func deliver(_ payload: ByteBuffer, wire: ByteBuffer?) {
         guard !closing, let context else { return }
-        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+        if let wire, let encoder = encoderContext {
+            // Already framed: enter the pipeline below the frame encoder, as the encoder's own output would.
+            encoder.write(NIOAny(wire), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+        }
     }
 
     func flushDeliveries() {
@@ -225,8 +240,15 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
     /// Sends a close frame, then closes the TCP connection once it is written (or at once for a slow consumer,
     /// whose queue would hold the close frame back indefinitely).
     func close(code: UInt16, reason: String, force: Bool = false) {
+        if !closing, ![WebSocketMessageStateMachine.CloseCode.normal, WebSocketMessageStateMachine.CloseCode.goingAway,
+                       WebSocketMessageStateMachine.CloseCode.restart].contains(code) {
+            // Limits and protocol errors: what an operator looks for when a client reports being dropped.
+            shard.logger.info("member closed", metadata: logMetadata(room: request.room, [
+                "code": "\(code)", "reason": "\(reason)"]))
+        }
         guard !closing, let context else { return }
         closing = true
+        sentClose = true
         var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         payload.writeInteger(code)
         payload.writeString(reason)
@@ -242,6 +264,24 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
         context.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
     }
 
+    /// The close code NIO's frame decoder sent for `error`.
+    private static func closeCode(for error: any Error) -> UInt16 {
+        switch error as? NIOWebSocketError {
+        case .invalidFrameLength: WebSocketMessageStateMachine.CloseCode.tooBig
+        case .some: WebSocketMessageStateMachine.CloseCode.protocolError
+        case .none: WebSocketMessageStateMachine.CloseCode.internalError
+        }
+    }
+
+    /// The fields every log line about this member carries.
+    private func logMetadata(room: RoomID?, _ extra: Logger.Metadata) -> Logger.Metadata {
+        var metadata = extra
+        if let room { metadata["room"] = "\(room)" }
+        if let id = request.requestID { metadata["request_id"] = "\(id)" }
+        if let client = request.client { metadata["client"] = "\(client)" }
+        return metadata
+    }
+
     private func keepaliveTick() {
         guard let context, !closing else { return }
         let silent = NIODeadline.now() - lastHeard
@@ -255,6 +295,15 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Frame-level errors (an oversized or malformed frame) were already answered with a close frame by the
+        // decoder (which may already have closed the channel, so `closing` does not tell); this is where they become
+        // visible.
+        if !sentClose {
+            shard.logger.info("member closed", metadata: logMetadata(room: request.room, [
+                "code": "\(Self.closeCode(for: error))", "reason": "\(error)"]))
+        }
+        closing = true
+        sentClose = true
         context.close(promise: nil)
     }
 }

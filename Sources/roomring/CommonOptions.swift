@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import RoomRingCore
+import RoomRingHTTP
 
 /// Flags every serving command shares.
 struct ServerOptions: ParsableArguments {
@@ -14,6 +15,20 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: ArgumentHelp("Log format: text (for people) or json (one object per line, for log shippers).",
+                               valueName: "text|json"))
+    var logFormat: LogFormat = .text
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
     var resolvedToken: String? {
         adminToken ?? ProcessInfo.processInfo.environment["ROOMRING_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }
@@ -22,10 +37,18 @@ struct ServerOptions: ParsableArguments {
 
     func makeLogger(label: String) -> Logger {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let format = logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         return Logger(label: label)
     }

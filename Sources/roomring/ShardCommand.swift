@@ -12,7 +12,10 @@ struct Shard: AsyncParsableCommand {
         abstract: "Run one shard: a WebSocket server that holds rooms in memory.",
         discussion: """
             The shard serves /rooms/<id> for rooms it owns under its ring and answers 421 with RoomRing-Epoch
-            for the others. The ring may not list it yet: it then owns nothing until `roomring ring add`.
+            for the others. The same paths carry plain HTTP: POST /rooms/<id>/messages publishes (bearer token:
+            --publish-token, else the admin token), GET /rooms/<id>/messages?since=<seq> polls, and
+            GET /rooms/<id>/events streams Server-Sent Events (Last-Event-ID = seq).
+            The ring may not list it yet: it then owns nothing until `roomring ring add`.
             SIGTERM or Ctrl-C closes members with 1012 (reconnect now) and exits.
             With --mode pubsub the shard serves any room: seq, history and fan-out between shards go through the
             Redis at --redis (or $ROOMRING_REDIS_URL). While Redis is unreachable /readyz answers 503, new joins get
@@ -32,7 +35,7 @@ struct Shard: AsyncParsableCommand {
     @Option(help: "Admin port, or host:port (loopback unless a host is given).")
     var adminPort: String = "9101"
 
-    @Option(help: "Largest WebSocket message in bytes; larger ones close with 1009.")
+    @Option(help: "Largest WebSocket message in bytes; larger ones close with 1009 (and larger publish bodies get 413).")
     var maxMessageBytes: Int = 64 * 1024
 
     @Option(help: "Sustained chat messages per second per connection; faster senders are closed with 1008.")
@@ -74,6 +77,15 @@ struct Shard: AsyncParsableCommand {
     @Option(help: "Redis for pub/sub mode: redis://[[user]:password@]host[:port][/db] (default: $ROOMRING_REDIS_URL, else redis://127.0.0.1:6379).")
     var redis: String?
 
+    @Option(help: """
+        Bearer token for POST /rooms/<id>/messages (publishing from backend services) \
+        (default: $ROOMRING_PUBLISH_TOKEN, else the admin token; without either, publishing is refused).
+        """)
+    var publishToken: String?
+
+    @Option(help: "Seconds a request body (a publish) may take to arrive; slower ones get 408.")
+    var bodyTimeout: Double = 10
+
     @OptionGroup var server: ServerOptions
 
     func validate() throws {
@@ -100,6 +112,9 @@ struct Shard: AsyncParsableCommand {
         var shardConfiguration = configuration
         shardConfiguration.joinsPerSecond = joinsPerSecond
         shardConfiguration.handoffWait = handoffWait
+        shardConfiguration.publishToken = publishToken
+            ?? ProcessInfo.processInfo.environment["ROOMRING_PUBLISH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        shardConfiguration.bodyTimeout = bodyTimeout
         shardConfiguration.mode = mode
         shardConfiguration.redisURL = resolvedRedis
         if mode == .pubsub {

@@ -14,7 +14,8 @@ struct Up: AsyncParsableCommand {
         discussion: """
             Writes a ring, starts the shards as child processes of this binary, waits until every one answers
             /readyz, starts the proxy in this process, then prints the URLs, the admin token and the ring table.
-            Open the chat page at http://127.0.0.1:8080/. Ctrl-C or SIGTERM stops everything gracefully.
+            Open the chat page at http://127.0.0.1:8080/ and the ring dashboard at http://127.0.0.1:8081/admin
+            (it asks for the admin token). Ctrl-C or SIGTERM stops everything gracefully.
             A shard that exits unexpectedly is reported and restarted (up to 5 times); its rooms come back
             empty and reconnecting clients are told so (hello.resumed = false).
             With --mode pubsub every shard serves every room through Redis and the proxy balances round-robin:
@@ -50,8 +51,14 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Bearer token for admin APIs (default: $ROOMRING_ADMIN_TOKEN, else a new random one).")
     var adminToken: String?
 
+    @Option(help: "Bearer token for publishing (POST /rooms/<id>/messages) on the shards (default: the admin token).")
+    var publishToken: String?
+
     @Option(help: "Log level for this process and the children.")
     var logLevel: String = "notice"
+
+    @Option(help: ArgumentHelp("Log format for this process and the children: text or json.", valueName: "text|json"))
+    var logFormat: ServerOptions.LogFormat = .text
 
     @OptionGroup var proxy: ProxyOptions
 
@@ -64,7 +71,7 @@ struct Up: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let options = try ServerOptions.parse(["--log-level", logLevel])
+        let options = try ServerOptions.parse(["--log-level", logLevel, "--log-format", logFormat.rawValue])
         let logger = options.makeLogger(label: "roomring.up")
         let token = adminToken ?? ProcessInfo.processInfo.environment["ROOMRING_ADMIN_TOKEN"] ?? Self.randomToken()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roomring-up-\(getpid())")
@@ -104,10 +111,12 @@ struct Up: AsyncParsableCommand {
             ChildSpec(name: shard.id, arguments: ["shard", "--id", shard.id, "--ring", ringPath,
                                                   "--port", shard.address, "--admin-port", shard.admin,
                                                   "--event-loops", String(shardEventLoops), "--log-level", logLevel,
-                                                  "--mode", mode.rawValue],
+                                                  "--log-format", logFormat.rawValue, "--mode", mode.rawValue],
                       readyURL: HostPort(shard.address)!)
         }
         children.sort { $0.name < $1.name }
+        // Through the environment, like the admin token, so it does not show in the process list.
+        if let publishToken { environment["ROOMRING_PUBLISH_TOKEN"] = publishToken }
         let supervisor = Supervisor(children: children, environment: environment, logger: logger)
         do {
             try await supervisor.startAll()
@@ -150,6 +159,7 @@ struct Up: AsyncParsableCommand {
         var lines = ["", "RoomRing is up (\(ring.shards.count) shards, ring epoch \(ring.epoch), \(design))", ""]
         lines.append("  chat page     http://\(proxy.listen)/")
         lines.append("  WebSocket     ws://\(proxy.listen)/rooms/<room>?name=<you>")
+        lines.append("  dashboard     http://\(proxy.adminListen)/admin#token=\(token)")
         lines.append("  proxy admin   http://\(proxy.adminListen)/shards   (Authorization: Bearer <token>)")
         lines.append("  admin token   \(token)")
         lines.append("  ring file     \(ringPath)")

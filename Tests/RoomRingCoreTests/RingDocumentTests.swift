@@ -69,8 +69,8 @@ struct RingDocumentTests {
     @Test("missing vnodes, weight and state take their defaults")
     func defaults() throws {
         let document = try RingDocument.decode(Array(Self.json().utf8))
-        #expect(RingDocument.defaultVNodes == 160)
-        #expect(document.vnodes == 160)
+        #expect(RingDocument.defaultVNodes == 1024)
+        #expect(document.vnodes == 1024)
         #expect(document.shards.count == 1)
         #expect(document.shards[0].weight == 1)
         #expect(document.shards[0].state == .active)

@@ -107,6 +107,28 @@ struct PubSubModeTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func aBackendPublishOnOneShardReachesMembersAndPollersOnTheOther() async throws {
+        try await Self.withTwoShards { _, a, b in
+            let member = try await b.join("news", name: "reader")
+            _ = try await member.hello()
+            let first = try await a.publish("news", #"{"message":"extra!","from":"newsroom","id":"n1"}"#)
+            #expect(first.status == 201 && first.text.contains(#""seq":1"#), "\(first.text)")
+            let chat = try await member.chat()
+            #expect(chat.seq == 1 && chat.message == "extra!" && chat.from == "newsroom")
+            // A retried publish through the other shard is the same message.
+            let again = try await b.publish("news", #"{"message":"extra!","from":"newsroom","id":"n1"}"#)
+            #expect(again.status == 200 && again.text.contains(#""duplicate":true"#), "\(again.text)")
+            member.sendChat("reply", id: "r")
+            _ = try await RoomBroadcastTests.collect(member, chats: 1, acks: 1)
+            let page = try await a.poll("news", since: 0)
+            #expect(page.seq == 2 && page.resumed == true)
+            #expect(page.messages.map(\.message) == ["extra!", "reply"])
+            #expect(try await b.poll("news", since: 1).messages.map(\.seq) == [2])
+            #expect(try await member.quiet(for: .milliseconds(200)) == nil)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func aShardWhoseSubscriberMissedMessagesCatchesUpFromTheStream() async throws {
         try await Self.withTwoShards { redis, a, b in
             let listener = try await a.join("gap", name: "listener")
@@ -146,6 +168,11 @@ struct PubSubModeTests {
             guard case .error(let error) = try await member.nextMessage() else { throw TestFailure("expected error") }
             #expect(error.code == "broker_unavailable")
             #expect(try await member.quiet(for: .milliseconds(200)) == nil, "no ack, no broadcast")
+            // HTTP publish, polling and event streams say the same.
+            let published = try await shard.publish("outage", #"{"message":"from a backend"}"#)
+            #expect(published.status == 503 && ErrorBody.code(of: published) == "broker_unavailable")
+            let polled = try await shard.http("GET", "/rooms/outage/messages?since=0")
+            #expect(polled.status == 503 && ErrorBody.code(of: polled) == "broker_unavailable")
 
             // Redis comes back empty (no persistence): the room's history is gone, and the member is told to
             // reconnect (1012) rather than left believing it is in step.
