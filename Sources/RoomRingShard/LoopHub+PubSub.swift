@@ -69,6 +69,37 @@ extension LoopHub {
             state.reset()
             hub?.bus?.unsubscribe(id)
         }
+        if let hub, !hub.context.servesPubSub { drop(room) }
+    }
+
+    /// After a ring change: a shard the ring now lists as draining sends its members elsewhere (1012 "moved"; they
+    /// reconnect through the proxy to an active shard and resume from Redis) and forgets each room once it is
+    /// empty, so `roomring ring drain --wait` sees it hold no rooms. Nothing else moves in pub/sub mode.
+    func pubSubRebalance() {
+        guard let hub, !hub.context.servesPubSub else { return }
+        for room in Array(rooms.values) {
+            guard room.memberTotal > 0 else {
+                drop(room)
+                continue
+            }
+            if let state = room.pubsub {
+                for join in state.parkedJoins {
+                    room.pending.append(.close(join.info.id, code: WebSocketMessageStateMachine.CloseCode.restart,
+                                               reason: "moved"))
+                }
+                state.parkedJoins = []
+                state.parkedChats = []
+            }
+            room.pending.append(.closeAll(code: WebSocketMessageStateMachine.CloseCode.restart, reason: "moved"))
+            markDirty(room)
+        }
+    }
+
+    private func drop(_ room: Room) {
+        guard rooms[room.id] === room else { return }
+        room.pubsub?.reset()
+        rooms[room.id] = nil
+        hub?.context.metrics.rooms.decrement()
     }
 
     /// Messages and subscription confirmations from the subscriber, in the order Redis sent them.

@@ -64,10 +64,14 @@ public final class ShardContext: Sendable {
     /// Takes one token from the shard-wide join rate limit (spreads reconnect storms after a move).
     func admitJoin() -> Bool { joinBucket.withLock { $0.take(now: NIODeadline.now().uptimeNanoseconds) } }
 
-    /// Whether this shard owns `room` under the current ring; in pub/sub mode every shard serves every room.
+    /// Whether this shard owns `room` under the current ring; in pub/sub mode every shard serves every room
+    /// unless the ring says it is draining.
     func owns(_ room: RoomID) -> Bool {
-        configuration.mode == .pubsub || ring.isOwner(configuration.id, of: room)
+        configuration.mode == .pubsub ? servesPubSub : ring.isOwner(configuration.id, of: room)
     }
+
+    /// Pub/sub mode: whether this shard takes members (it does unless the ring lists it as draining).
+    var servesPubSub: Bool { ring.document.shard(id: configuration.id)?.state != .draining }
 
     var connections: Int { connectionCount.load(ordering: .relaxed) }
 

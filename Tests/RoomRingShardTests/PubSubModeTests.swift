@@ -306,3 +306,35 @@ private struct ServerSocketProbe {
         port = Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+extension PubSubModeTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aDrainedShardSendsItsMembersElsewhereAndEndsUpHoldingNoRooms() async throws {
+        try await Self.withTwoShards { _, a, b in
+            let stays = try await a.join("drain-me", name: "stays")
+            let moves = try await b.join("drain-me", name: "moves", client: "moves")
+            _ = try await stays.hello()
+            _ = try await moves.hello()
+            stays.sendChat("one")
+            #expect(try await moves.chat().seq == 1)
+
+            var draining = ShardHTTPTests.twoShardRing(epoch: 2)
+            draining.shards[1].state = .draining
+            for shard in [a, b] {
+                #expect(try await shard.admin("PUT", "/ring", body: Array(draining.encoded())).status == 200)
+            }
+            #expect(try await moves.closeCode() == WebSocketMessageStateMachine.CloseCode.restart)
+            #expect(try await eventually { try await b.rooms().rooms.isEmpty }, "nothing left on the drained shard")
+            let refused = try await ShardHTTPTests.refusal(b, path: "/rooms/drain-me?name=late")
+            #expect(refused.status == 421, "a draining shard takes no new members")
+
+            stays.sendChat("two")
+            let back = try await a.join("drain-me", name: "moves", client: "moves", since: 1)
+            let hello = try await back.hello()
+            #expect(hello.resumed == true && hello.shard == "s1")
+            let missed = try await back.chat()
+            #expect(missed.seq == 2 && missed.message == "two")
+            #expect(try await a.rooms().room("drain-me")?.members == 2)
+        }
+    }
+}
