@@ -61,6 +61,9 @@ public actor RoomClient {
     public private(set) var lastSeq: UInt64?
     private var outbox: [Pending] = []
     private var nextID = 0
+    /// Message ids are unique per instance: a later session under the same client id (`roomring chat --client`)
+    /// must not have its first messages taken for resends of the previous session's and swallowed by dedup.
+    private let session = String(UInt64.random(in: 0...UInt64(UInt32.max)), radix: 36)
     private var connection: WebSocketConnection?
     private var loop: Task<Void, Never>?
     private var closed = false
@@ -96,7 +99,7 @@ public actor RoomClient {
     public func send(_ text: String) async throws -> UInt64 {
         guard !closed else { throw Closed() }
         nextID += 1
-        let id = "\(options.clientID)-\(nextID)"
+        let id = "\(session)-\(nextID)"
         return try await withCheckedThrowingContinuation { continuation in
             outbox.append(Pending(id: id, text: text, waiter: continuation))
             connection?.send(text: ClientMessage.chat(message: text, id: id).encoded())
