@@ -123,7 +123,7 @@ import Testing
             + "connections, \(report.resets) resumed:false notices (SIGTERM'd s2's rooms): "
             + "\(report.problems.count) problems")
         #expect(report.problems.isEmpty, "\(report.problems.prefix(20).joined(separator: "\n"))")
-        #expect(report.acked > clients.count * 5)
+        #expect(report.acked > clients.count, "too few messages were exchanged to mean anything")
 
         // SIGKILL s3, then `ring remove s3`: its rooms come back elsewhere and every member is told.
         let victim = "s3"
