@@ -1,5 +1,6 @@
 import RoomRingClient
 import Synchronization
+import Testing
 
 /// What one chaos client saw, in order: connections (with the hello's seq and whether history was resumed),
 /// deliveries, and the seqs its own sends were acknowledged with.
@@ -149,3 +150,6 @@ final class ChaosRecorder: Sendable {
 
     var eventCount: Int { history.withLock { $0.events.count } }
 }
+
+/// The rebalancing suites that run fleets of processes nest here, so two fleets never run at once on a small box.
+@Suite(.serialized) struct RebalanceProcessTests {}

@@ -151,7 +151,7 @@ extension ProxyTests {
                 for client in clients { await client.start() }
                 #expect(await eventually(within: .seconds(10)) { recorders.allSatisfy { $0.connections >= 1 } })
 
-                let perClient = 40
+                let perClient = 60
                 let senders = Task {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         for (client, recorder) in zip(clients, recorders) {
@@ -166,7 +166,10 @@ extension ProxyTests {
                         try await group.waitForAll()
                     }
                 }
-                try await Task.sleep(for: .milliseconds(150))
+                // The move starts mid-stream: after some messages went through, long before the last.
+                #expect(await eventually(within: .seconds(20)) {
+                    recorders.reduce(0) { $0 + $1.acknowledged.count } >= 30
+                })
                 let lines = LineLog()
                 let admin = FleetAdmin(proxies: [HostPort(host: "127.0.0.1", port: fleet.proxy.adminPort)],
                                        token: TestFleet.token, log: { lines.append($0) })

@@ -178,7 +178,9 @@ final class ClientRecorder: Sendable {
                                                    backoffBase: .milliseconds(20), backoffMax: .milliseconds(500))
         options.name = name
         return RoomClient(host: "127.0.0.1", port: port, room: RoomID(room)!, options: options,
-                          onMessage: { [self] chat in self.log.withLock { $0.deliveries.append(.init(seq: chat.seq, text: chat.message)) } },
+                          onMessage: { [self] chat in
+                              self.log.withLock { $0.deliveries.append(.init(seq: chat.seq, text: chat.message)) }
+                          },
                           onState: { [self] state in self.log.withLock { $0.states.append(state) } })
     }
 
