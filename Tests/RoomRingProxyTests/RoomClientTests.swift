@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import RoomRingClient
 import RoomRingCore
+import RoomRingProxy
 @testable import RoomRingShard
 import Synchronization
 import Testing
@@ -100,6 +101,55 @@ extension ProxyTests {
             await writer.close()
             await client.close()
             await first.shutdown()
+        }
+
+        /// The shard that owns the room is replaced by an empty one whose room is already past the client's seq
+        /// when the client comes back: the shard itself cannot tell and says `resumed: true`; the client must not
+        /// splice the new history onto the old one silently.
+        @Test(.timeLimit(.minutes(1)))
+        func aRestartedRoomAlreadyPastTheClientsSeqIsNotTakenForTheSameHistory() async throws {
+            let old = try await Self.shard(port: 0)
+            let fresh = try await Self.shard(port: 0)
+            func ring(_ epoch: UInt64, _ shard: ShardServer) -> RingDocument {
+                RingDocument(epoch: epoch, shards: [.init(id: "s1", address: "127.0.0.1:\(shard.port)",
+                                                          admin: "127.0.0.1:\(shard.adminPort)")])
+            }
+            let proxy = try await ProxyServer.start(
+                configuration: ProxyConfiguration(listen: HostPort(host: "127.0.0.1", port: 0),
+                                                  adminListen: HostPort(host: "127.0.0.1", port: 0),
+                                                  adminToken: TestFleet.token, healthInterval: 0.2, drainTimeout: 0.5),
+                ring: ring(1, old), logger: TestFleet.quietLogger("test.proxy"))
+            let recorder = ClientRecorder(room: "twice", index: 0)
+            let client = recorder.client(port: proxy.port, options: Self.options("returning"))
+            await client.start()
+            for i in 1...3 { #expect(try await client.send("old \(i)") == UInt64(i)) }
+            #expect(await eventually(within: .seconds(5)) { recorder.lastSeq == 3 })
+
+            // Meanwhile the room starts over on the fresh shard and gets past seq 3.
+            let writer = try await WebSocketConnection.connect(host: "127.0.0.1", port: fresh.port,
+                                                               path: "/rooms/twice?name=writer")
+            _ = try await writer.hello()
+            for i in 1...5 { writer.sendChat("new \(i)") }
+            for _ in 1...5 { _ = try await writer.chat() }
+            let direct = try await WebSocketConnection.connect(host: "127.0.0.1", port: fresh.port,
+                                                               path: "/rooms/twice?name=probe&since=3")
+            #expect(try await direct.hello().resumed, "the shard cannot tell the histories apart (else: test moot)")
+            await direct.close()
+
+            let response = try await HTTPClient.request("PUT", host: "127.0.0.1", port: proxy.adminPort, path: "/ring",
+                                                        headers: [("Authorization", "Bearer \(TestFleet.token)")],
+                                                        body: Array(ring(2, fresh).encoded()))
+            #expect(response.status == 200)
+            await old.shutdown()
+            #expect(await eventually(within: .seconds(10)) { recorder.connections >= 2 })
+            #expect(recorder.states.last == .connected(shard: "s1", seq: 5, resumed: false), "\(recorder.states)")
+            writer.sendChat("new 6")
+            #expect(await eventually(within: .seconds(5)) { recorder.lastSeq == 6 })
+            #expect(recorder.deliveries.map(\.text) == ["old 1", "old 2", "old 3", "new 6"])
+            await writer.close()
+            await client.close()
+            await proxy.shutdown()
+            await fresh.shutdown()
         }
 
         @Test(.timeLimit(.minutes(1)))
