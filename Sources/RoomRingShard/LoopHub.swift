@@ -102,7 +102,8 @@ final class LoopHub {
         if isNew, !hub.context.owns(info.room) {
             // Upgraded under the previous ring, and the room has since moved (and been dropped here): a fresh room
             // would be a second copy with no history next to the new owner's.
-            let moved = RoomDelivery.close(info.id, code: WebSocketMessageStateMachine.CloseCode.restart, reason: "moved")
+            let moved = RoomDelivery.close(info.id, code: WebSocketMessageStateMachine.CloseCode.restart,
+                                           reason: "moved")
             hub.onHub(loop, from: index) { $0.deliver(room: info.room, [moved]) }
             return
         }

@@ -50,7 +50,8 @@ extension Bench {
             print(RebalanceBenchmark.movedFractions())
             guard !skipDrain else { return }
             print("")
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roomring-rebalance-\(getpid())")
+            let directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("roomring-rebalance-\(getpid())")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
                 ?? CommandLine.arguments[0]

@@ -29,7 +29,8 @@ struct Chat: AsyncParsableCommand {
         let room = RoomClient(host: target.host, port: target.port, room: target.room, options: options,
                               // Unbuffered: `print` into a pipe would hold messages back until exit.
                               onMessage: { chat in
-                                  FileHandle.standardOutput.write(Data("[\(chat.seq)] \(chat.from): \(chat.message)\n".utf8))
+                                  let line = "[\(chat.seq)] \(chat.from): \(chat.message)\n"
+                                  FileHandle.standardOutput.write(Data(line.utf8))
                               },
                               onState: { state in FileHandle.standardError.write(Data("[state] \(state)\n".utf8)) })
         await room.start()

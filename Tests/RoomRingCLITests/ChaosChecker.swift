@@ -1,6 +1,5 @@
 import RoomRingClient
 import Synchronization
-import Testing
 
 /// What one chaos client saw, in order: connections (with the hello's seq and whether history was resumed),
 /// deliveries, and the seqs its own sends were acknowledged with.
@@ -65,7 +64,8 @@ struct ChaosChecker {
                     }
                     seenTexts[text] = seq
                     delivered[text] = (incarnation, seq)
-                    if let other = agreed[history.room, default: [:]][incarnation, default: [:]][seq], other.text != text {
+                    let other = agreed[history.room, default: [:]][incarnation, default: [:]][seq]
+                    if let other, other.text != text {
                         report.problems.append("\(history.room) seq \(seq) (incarnation \(incarnation)) is \(text) for "
                             + "\(history.client) but \(other.text) for \(other.client)")
                     } else {
@@ -118,7 +118,9 @@ final class ChaosRecorder: Sendable {
         history.withLock { $0.events.append(.connected(shard: shard, seq: seq, resumed: resumed)) }
     }
 
-    func delivered(seq: UInt64, text: String) { history.withLock { $0.events.append(.delivered(seq: seq, text: text)) } }
+    func delivered(seq: UInt64, text: String) {
+        history.withLock { $0.events.append(.delivered(seq: seq, text: text)) }
+    }
     func acked(_ text: String, seq: UInt64) { history.withLock { $0.acked[text] = seq } }
 
     var snapshot: ChaosHistory { history.withLock { $0 } }
@@ -150,6 +152,3 @@ final class ChaosRecorder: Sendable {
 
     var eventCount: Int { history.withLock { $0.events.count } }
 }
-
-/// The rebalancing suites that run fleets of processes nest here, so two fleets never run at once on a small box.
-@Suite(.serialized) struct RebalanceProcessTests {}

@@ -4,14 +4,17 @@ import RoomRingCore
 import Synchronization
 import Testing
 
-extension RebalanceProcessTests {
+// Nested in the serialized `UpCommandTests`: two fleets of processes never run at once on a small machine, and
+// one fleet's client sockets cannot take the ports another is about to listen on.
+extension UpCommandTests {
     /// The rebalancing chaos test (issue 4): real `roomring shard` and `roomring proxy` processes, many ``RoomClient``s
     /// chatting through the proxy at a steady rate, and during the run: add a 4th shard, drain one, restart the proxy,
     /// SIGTERM a shard (restarted, as a supervisor would). ``ChaosChecker`` then verifies every client's history. Then
     /// a shard is SIGKILLed and removed: its rooms come back on new owners and every member is told `resumed: false`.
     ///
     /// Default size: 40 rooms × 5 clients, one message per client per second. `ROOMRING_CHAOS_FULL=1` runs the size of
-    /// the issue: 200 rooms × 10 clients (2,000), one message per client every 10 s (200 messages/s through the proxy).
+    /// the issue: 200 rooms × 10 clients (2,000), one message per client every 10 s (200 messages/s through the
+    /// proxy).
     @Suite(.serialized) struct ChaosTests {
         struct Size: Sendable {
             var rooms: Int
@@ -196,7 +199,7 @@ final class ChaosFleet: Sendable {
     private let processes = Mutex<[String: RoomRingProcess]>([:])
 
     init() throws {
-        ports = try freePorts(10)
+        ports = try Self.portsBelowTheEphemeralRange(10)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roomring-chaos-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         ringPath = directory.appendingPathComponent("ring.json").path
@@ -205,6 +208,17 @@ final class ChaosFleet: Sendable {
             .init(id: id, address: Self.address(id, ports), admin: Self.admin(id, ports))
         })
         try ring.encoded().write(to: URL(fileURLWithPath: ringPath))
+    }
+
+    /// Free ports under 32768. The proxy and s2 are restarted on their ports while thousands of clients reconnect,
+    /// and a client socket given one of them as its ephemeral port (32768-60999) would make the restart fail.
+    static func portsBelowTheEphemeralRange(_ count: Int) throws -> [Int] {
+        for _ in 0..<200 {
+            let base = Int.random(in: 20_000..<(32_000 - count))
+            let ports = Array(base..<(base + count))
+            if ports.allSatisfy(canBind) { return ports }
+        }
+        throw ProcessFailure("no block of \(count) free ports under 32000")
     }
 
     static func index(_ id: String) -> Int { Int(id.dropFirst())! }
@@ -264,7 +278,9 @@ final class ChaosFleet: Sendable {
         let process = try RoomRingProcess(["ring"] + arguments + ["--proxy-admin", "http://127.0.0.1:\(ports[1])"],
                                           environment: ["ROOMRING_ADMIN_TOKEN": Self.token])
         let status = await process.stop(0, timeout: .seconds(90))
-        guard status == 0 else { throw ProcessFailure("roomring ring \(arguments.joined(separator: " ")): \(process.text)") }
+        guard status == 0 else {
+            throw ProcessFailure("roomring ring \(arguments.joined(separator: " ")): \(process.text)")
+        }
     }
 
     func client(for recorder: ChaosRecorder) -> RoomClient {
@@ -277,6 +293,8 @@ final class ChaosFleet: Sendable {
 
     func stopAll() {
         let all = processes.withLock { Array($0.values) }
-        for process in all where process.process.isRunning { Foundation.kill(process.process.processIdentifier, SIGKILL) }
+        for process in all where process.process.isRunning {
+            Foundation.kill(process.process.processIdentifier, SIGKILL)
+        }
     }
 }

@@ -4,7 +4,9 @@ import RoomRingCore
 import Synchronization
 import Testing
 
-extension RebalanceProcessTests {
+// Nested in the serialized `UpCommandTests`: two fleets of processes never run at once on a small machine, and
+// one fleet's client sockets cannot take the ports another is about to listen on.
+extension UpCommandTests {
     /// `roomring chat` as a person uses it: lines typed on stdin go to the room, messages print, and the room moving
     /// to another shard only shows as a reconnect.
     @Suite(.serialized) struct ChatCommandTests {

@@ -3,7 +3,9 @@ import RoomRingClient
 import RoomRingCore
 import Testing
 
-extension RebalanceProcessTests {
+// Nested in the serialized `UpCommandTests`: two fleets of processes never run at once on a small machine, and
+// one fleet's client sockets cannot take the ports another is about to listen on.
+extension UpCommandTests {
     /// `roomring ring status | add | drain | remove` against a fleet of real processes (`roomring up` plus a shard
     /// started by hand, as an operator adds capacity).
     @Suite(.serialized) struct RingCommandTests {
@@ -45,7 +47,8 @@ extension RebalanceProcessTests {
         func statusAddDrainRemoveAndTheirErrors() async throws {
             let ports = try UpCommandTests().fleetPorts(shards: 3)
             let up = try RoomRingProcess(["up", "--shards", "2", "--port", String(ports.proxy),
-                                          "--admin-port", String(ports.admin), "--shard-base-port", String(ports.shardBase),
+                                          "--admin-port", String(ports.admin),
+                                          "--shard-base-port", String(ports.shardBase),
                                           "--shard-admin-base-port", String(ports.adminBase)],
                                          environment: ["ROOMRING_ADMIN_TOKEN": Self.token])
             var extra: RoomRingProcess?
@@ -76,7 +79,8 @@ extension RebalanceProcessTests {
                 #expect(status.status == 0, "\(status.text)")
                 #expect(status.text.contains("ring epoch 1"), "\(status.text)")
                 let rows = status.text.split(separator: "\n").filter { $0.contains("127.0.0.1:") }
-                #expect(rows.count == 2 && rows.allSatisfy { $0.contains("active") && $0.contains("up") }, "\(status.text)")
+                #expect(rows.count == 2 && rows.allSatisfy { $0.contains("active") && $0.contains("up") },
+                        "\(status.text)")
 
                 let badToken = try await Self.ring(["status"], adminPort: ports.admin, token: "wrong")
                 #expect(badToken.status != 0 && badToken.text.contains("401"), "\(badToken.text)")
@@ -91,7 +95,8 @@ extension RebalanceProcessTests {
 
                 let unknownAdmin = try await Self.ring(["add", "s3", s3, "--shard-admin", "127.0.0.1:1"],
                                                        adminPort: ports.admin)
-                #expect(unknownAdmin.status != 0 && unknownAdmin.text.contains("does not answer"), "\(unknownAdmin.text)")
+                #expect(unknownAdmin.status != 0 && unknownAdmin.text.contains("does not answer"),
+                        "\(unknownAdmin.text)")
 
                 let dryRun = try await Self.ring(["add", "s3", s3, "--shard-admin", s3Admin, "--dry-run"],
                                                  adminPort: ports.admin)
@@ -102,14 +107,17 @@ extension RebalanceProcessTests {
                 ring2.shards.append(.init(id: "s3", address: s3, admin: s3Admin))
                 let moving = members.filter { HashRing(ring2).owner(ofKey: $0.room)?.id == "s3" }
                 #expect(moving.map(\.room) == Array(toS3))
-                #expect(dryRun.text.contains("epoch 1 → 2: \(moving.count) of 16 rooms move (\(moving.count) members)"),
+                let summary = "epoch 1 → 2: \(moving.count) of 16 rooms move (\(moving.count) members)"
+                #expect(dryRun.text.contains(summary),
                         "\(dryRun.text)")
                 #expect(dryRun.text.split(separator: "\n").filter { $0.contains(" → s3 ") }.count == moving.count)
                 #expect(try await Self.proxyRing(adminPort: ports.admin).epoch == 1, "--dry-run changed the ring")
 
                 let add = try await Self.ring(["add", "s3", s3, "--shard-admin", s3Admin], adminPort: ports.admin)
                 #expect(add.status == 0, "\(add.text)")
-                for id in ["s1", "s2", "s3"] { #expect(add.text.contains("pushed epoch 2 to shard \(id)"), "\(add.text)") }
+                for id in ["s1", "s2", "s3"] {
+                    #expect(add.text.contains("pushed epoch 2 to shard \(id)"), "\(add.text)")
+                }
                 #expect(add.text.contains("pushed epoch 2 to proxy"), "\(add.text)")
                 #expect(try await Self.proxyRing(adminPort: ports.admin) == ring2)
                 // Only the rooms that move onto s3 are closed, with 1012 "moved".
@@ -117,9 +125,11 @@ extension RebalanceProcessTests {
                     let moves = moving.contains { $0.room == member.room }
                     let event = try? await member.connection.next(timeout: moves ? .seconds(5) : .milliseconds(100))
                     if moves {
-                        #expect(event == .close(code: 1012, reason: "moved"), "\(member.room): \(String(describing: event))")
+                        #expect(event == .close(code: 1012, reason: "moved"),
+                                "\(member.room): \(String(describing: event))")
                     } else {
-                        #expect(event == nil || event == .ping([]), "\(member.room) stayed: \(String(describing: event))")
+                        #expect(event == nil || event == .ping([]),
+                                "\(member.room) stayed: \(String(describing: event))")
                     }
                 }
 

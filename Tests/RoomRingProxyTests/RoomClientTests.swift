@@ -263,7 +263,8 @@ final class ClientRecorder: Sendable {
         if Set(seen.map(\.text)).count != seen.count { problems.append("a message was delivered twice") }
         for peer in peers {
             for (text, seq) in peer.acknowledged where bySeq[seq] != text {
-                problems.append("\(peer.name)'s \(text) was acked at \(seq) but \(name) has \(bySeq[seq] ?? "nothing") there")
+                problems.append("\(peer.name)'s \(text) was acked at \(seq) but \(name) has "
+                    + "\(bySeq[seq] ?? "nothing") there")
             }
         }
         return problems
