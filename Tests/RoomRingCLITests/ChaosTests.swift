@@ -82,11 +82,14 @@ extension UpCommandTests {
             timer = ContinuousClock.now
             try await fleet.restartProxy()
             log("proxy restarted: \(ContinuousClock.now - timer)")
+            // Its ring file says epoch 1; it starts from the newest ring the shards hold.
+            #expect(try await fleet.ringEpoch(admin: "127.0.0.1:\(fleet.ports[1])") == 3)
             try await Task.sleep(for: .seconds(3))
 
             timer = ContinuousClock.now
             try await fleet.restartShard("s2", signal: SIGTERM)
             log("s2 SIGTERMed and restarted: \(ContinuousClock.now - timer)")
+            #expect(try await fleet.ringEpoch(admin: fleet.admin("s2")) == 3, "s2 restarted with an outdated ring")
             try await Task.sleep(for: .seconds(5))
 
             stop.set()
@@ -271,6 +274,14 @@ final class ChaosFleet: Sendable {
     func kill(_ id: String) async {
         guard let process = processes.withLock({ $0[id] }) else { return }
         _ = await process.stop(SIGKILL)
+    }
+
+    /// The epoch of the ring the process with this admin address holds.
+    func ringEpoch(admin address: String) async throws -> UInt64 {
+        let admin = HostPort(address)!
+        let response = try await HTTPClient.request("GET", host: admin.host, port: admin.port, path: "/ring",
+                                                    headers: [("Authorization", "Bearer \(Self.token)")])
+        return try RingDocument.decode(response.body).epoch
     }
 
     /// Runs `roomring ring ...` against the proxy; throws with its output unless it exits 0.
