@@ -110,6 +110,14 @@ final class LoopHub {
     func roomJoin(_ info: MemberInfo, from loop: Int, since: UInt64?) {
         guard let hub else { return }
         let isNew = rooms[info.room] == nil
+        if isNew, !hub.context.owns(info.room) {
+            // Upgraded under the previous ring, and the room has since moved (and been dropped here): a fresh room
+            // would be a second copy with no history next to the new owner's.
+            let moved = RoomDelivery.close(info.id, code: WebSocketMessageStateMachine.CloseCode.restart,
+                                           reason: "moved")
+            hub.onHub(loop, from: index) { $0.deliver(room: info.room, [moved]) }
+            return
+        }
         let room = room(info.room)
         room.membersPerLoop[loop] += 1
         room.emptySince = nil

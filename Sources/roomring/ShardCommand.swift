@@ -80,7 +80,8 @@ struct Shard: AsyncParsableCommand {
 
     func run() async throws {
         let logger = server.makeLogger(label: "roomring.shard.\(id)")
-        let document = try loadRing(ring)
+        let file = try loadRing(ring)
+        let document = await newestRing(from: file, token: server.resolvedToken, skipping: id)
         let configuration = ShardConfiguration(
             id: id, listen: try parseAddress(port, defaultHost: "127.0.0.1"),
             adminListen: try parseAddress(adminPort), adminToken: server.resolvedToken,
@@ -95,6 +96,9 @@ struct Shard: AsyncParsableCommand {
         shardConfiguration.publishToken = publishToken
             ?? ProcessInfo.processInfo.environment["ROOMRING_PUBLISH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         shardConfiguration.bodyTimeout = bodyTimeout
+        if document.epoch > file.epoch {
+            logger.notice("ring epoch \(document.epoch) taken from a peer shard (the file has \(file.epoch))")
+        }
         if document.shard(id: id) == nil {
             logger.notice("this shard is not in the ring yet; it owns no rooms until `roomring ring add`")
         }
