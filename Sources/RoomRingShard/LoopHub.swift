@@ -58,6 +58,11 @@ final class LoopHub {
         hub.onHub(hub.homeIndex(of: info.room), from: index) { $0.roomLeave(info.room, from: from) }
     }
 
+    /// The participants of `room` connected through this loop (admitted: they have had their `hello`).
+    func presence(of room: RoomID) -> [MemberPresence] {
+        admitted[room]?.values.compactMap(\.presence) ?? []
+    }
+
     /// Applies a room's batch to the local members.
     func deliver(room: RoomID, _ items: [RoomDelivery]) {
         var delivered = 0
