@@ -135,27 +135,50 @@ public struct FleetAdmin: Sendable {
         if moves.count > 20 { log("  … and \(moves.count - 20) more") }
         if dryRun { return }
 
-        let shards = Dictionary((ring.shards + next.shards).map { ($0.id, $0) }, uniquingKeysWith: { $1 }).values
-        let body = Array(next.encoded())
-        for shard in shards.sorted(by: { $0.id < $1.id }) {
-            guard let admin = HostPort(shard.admin) else { continue }
-            let result = try? await call("PUT", admin, "/ring", body: body)
-            let removed = next.shard(id: shard.id) == nil
-            switch result?.status {
-            case 200: log("  pushed epoch \(next.epoch) to shard \(shard.id)")
-            case let status where removed: log("  shard \(shard.id) (removed) did not take the ring: \(status.map(String.init) ?? "unreachable")")
-            case let status: throw Failure(description: "shard \(shard.id) refused the ring: \(status.map(String.init) ?? "unreachable") \(result?.text ?? "")")
-            }
+        // Order: the shards that gain rooms, then the proxies, then the shards that lose rooms. Members of a moving
+        // room reconnect once its old owner has handed it off; by then the proxies route them straight to the new
+        // owner, which already knows the ring (otherwise: a 421 from the new owner with an older epoch, and a retry).
+        let all = Dictionary((ring.shards + next.shards).map { ($0.id, $0) }, uniquingKeysWith: { $1 }).values
+            .sorted { $0.id < $1.id }
+        let losing: Set<String>
+        switch change {
+        case .add(let shard): losing = Set(all.map(\.id)).subtracting([shard.id])
+        case .drain(let id), .remove(let id): losing = [id]
         }
+        let body = Array(next.encoded())
+        try await push(body, next, to: all.filter { !losing.contains($0.id) })
         for proxy in proxies {
             let result = try await call("PUT", proxy, "/ring", body: body)
+            if result.status == 409, let held = try? await call("GET", proxy, "/ring"), held.status == 200,
+                let document = try? RingDocument.decode(held.body), document == next
+            {
+                // A client's reconnect already made it fetch this ring from a shard (the 421 path).
+                log("  proxy \(proxy) already has epoch \(next.epoch)")
+                continue
+            }
             guard result.status == 200 else {
                 throw Failure(description: "proxy \(proxy) refused the ring: \(result.status) \(result.text)")
             }
             log("  pushed epoch \(next.epoch) to proxy \(proxy)")
         }
+        try await push(body, next, to: all.filter { losing.contains($0.id) })
         if let wait, let shard = next.shard(id: wait.shard) {
             try await waitUntilEmpty(shard, timeout: wait.timeout)
+        }
+    }
+
+    private func push(_ body: [UInt8], _ next: RingDocument, to shards: [RingDocument.Shard]) async throws {
+        for shard in shards {
+            guard let admin = HostPort(shard.admin) else { continue }
+            let result = try? await call("PUT", admin, "/ring", body: body)
+            let removed = next.shard(id: shard.id) == nil
+            let status = result.map { String($0.status) } ?? "unreachable"
+            switch result?.status {
+            case 200: log("  pushed epoch \(next.epoch) to shard \(shard.id)")
+            case _ where removed: log("  shard \(shard.id) (removed) did not take the ring: \(status)")
+            default:
+                throw Failure(description: "shard \(shard.id) refused the ring: \(status) \(result?.text ?? "")")
+            }
         }
     }
 

@@ -59,8 +59,13 @@ public actor RoomClient {
 
     /// Highest seq delivered to the app.
     public private(set) var lastSeq: UInt64?
+    /// The message delivered at `lastSeq`: resuming asks for it again, to prove the room's history is the same one.
+    private var lastChat: ServerMessage.Chat?
     private var outbox: [Pending] = []
     private var nextID = 0
+    /// Message ids are unique per instance: a later session under the same client id (`roomring chat --client`)
+    /// must not have its first messages taken for resends of the previous session's and swallowed by dedup.
+    private let session = String(UInt64.random(in: 0...UInt64(UInt32.max)), radix: 36)
     private var connection: WebSocketConnection?
     private var loop: Task<Void, Never>?
     private var closed = false
@@ -97,7 +102,7 @@ public actor RoomClient {
     public func send(_ text: String) async throws -> UInt64 {
         guard !closed else { throw Closed() }
         nextID += 1
-        let id = "\(options.clientID)-\(nextID)"
+        let id = "\(session)-\(nextID)"
         return try await withCheckedThrowingContinuation { continuation in
             outbox.append(Pending(id: id, text: text, waiter: continuation))
             connection?.send(text: ClientMessage.chat(message: text, id: id).encoded())
@@ -149,24 +154,44 @@ public actor RoomClient {
 
     private func connect() async throws -> WebSocketConnection {
         var path = "/rooms/\(room)?name=\(Self.escape(options.name))&client=\(Self.escape(options.clientID))"
-        if let lastSeq { path += "&since=\(lastSeq)" }
+        if let lastSeq { path += "&since=\(probe == nil ? lastSeq : lastSeq - 1)" }
         return try await WebSocketConnection.connect(host: host, port: port, path: path, group: group)
+    }
+
+    /// The last message seen, when a resume should start one message early to check it comes back unchanged.
+    ///
+    /// A room whose shard lost its state (SIGKILL, restart) starts again at seq 1; once it is past the seq a client
+    /// resumes from, the shard cannot tell the two histories apart and would answer `resumed: true`, replaying
+    /// messages of the new history as if they followed the old. The client can tell: its last message is missing.
+    private var probe: ServerMessage.Chat? {
+        guard let lastSeq, lastSeq > 0, let lastChat, lastChat.seq == lastSeq else { return nil }
+        return lastChat
     }
 
     /// Reads until the connection ends; returns why, and whether to reconnect at once (a move or restart).
     private func serve(_ connection: WebSocketConnection) async -> (String, Bool) {
         self.connection = connection
         let asked = lastSeq
+        let probe = self.probe
         do {
             guard case .hello(let hello) = try await connection.nextMessage(timeout: .seconds(10)) else {
                 await connection.close()
                 return ("no hello", false)
             }
-            if let asked, !hello.resumed, hello.seq < asked {
-                lastSeq = nil  // the room restarted: its seq numbers begin again
+            var restarted = false
+            if let asked, hello.seq < asked {
+                restarted = true  // the room lost its state: its seq numbers begin again
+            } else if let probe, hello.resumed {
+                // Replay starts with the message at `asked`: the same one, or this is another history.
+                restarted = try await connection.nextMessage(timeout: .seconds(10)) != .chat(probe)
+            }
+            if restarted {
+                lastSeq = hello.seq  // what the replay holds belongs to the new history, before this client
+                lastChat = nil
             }
             if lastSeq == nil { lastSeq = hello.seq }
-            onState(.connected(shard: hello.shard, seq: hello.seq, resumed: asked == nil || hello.resumed))
+            let resumed = asked == nil || hello.resumed && !restarted
+            onState(.connected(shard: hello.shard, seq: hello.seq, resumed: resumed))
             for pending in outbox {
                 connection.send(text: ClientMessage.chat(message: pending.text, id: pending.id).encoded())
             }
@@ -194,6 +219,7 @@ public actor RoomClient {
         case .chat(let chat):
             if let lastSeq, chat.seq <= lastSeq { return }
             lastSeq = chat.seq
+            lastChat = chat
             onMessage(chat)
         case .ack(let ack):
             guard let index = outbox.firstIndex(where: { $0.id == ack.id }) else { return }

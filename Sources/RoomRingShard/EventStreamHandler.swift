@@ -110,6 +110,8 @@ final class EventStreamHandler: ChannelInboundHandler, RoomMember {
 
     // MARK: - RoomMember
 
+    var presence: MemberPresence? { nil }
+
     func deliver(_ payload: ByteBuffer, wire: ByteBuffer?) {
         guard !closing, let event = ServerSentEvent.encode(frame: payload.readableBytesView) else { return }
         pending += event

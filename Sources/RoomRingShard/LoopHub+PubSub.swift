@@ -14,6 +14,13 @@ extension LoopHub {
 
     func pubSubJoin(_ info: MemberInfo, from loop: Int, since: UInt64?) {
         guard let hub, let bus = hub.bus else { return }
+        guard hub.context.servesPubSub else {
+            // Upgraded just before the ring listed this shard as draining: send it to an active shard.
+            let moved = RoomDelivery.close(info.id, code: WebSocketMessageStateMachine.CloseCode.restart,
+                                           reason: "moved")
+            hub.onHub(loop, from: index) { $0.deliver(room: info.room, [moved]) }
+            return
+        }
         let room = pubSubRoom(info.room)
         guard let state = room.pubsub else { return }
         room.membersPerLoop[loop] += 1

@@ -58,6 +58,11 @@ final class LoopHub {
         hub.onHub(hub.homeIndex(of: info.room), from: index) { $0.roomLeave(info.room, from: from) }
     }
 
+    /// The participants of `room` connected through this loop (admitted: they have had their `hello`).
+    func presence(of room: RoomID) -> [MemberPresence] {
+        admitted[room]?.values.compactMap(\.presence) ?? []
+    }
+
     /// Applies a room's batch to the local members.
     func deliver(room: RoomID, _ items: [RoomDelivery]) {
         var delivered = 0
@@ -111,6 +116,14 @@ final class LoopHub {
         guard let hub else { return }
         if hub.bus != nil { return pubSubJoin(info, from: loop, since: since) }
         let isNew = rooms[info.room] == nil
+        if isNew, !hub.context.owns(info.room) {
+            // Upgraded under the previous ring, and the room has since moved (and been dropped here): a fresh room
+            // would be a second copy with no history next to the new owner's.
+            let moved = RoomDelivery.close(info.id, code: WebSocketMessageStateMachine.CloseCode.restart,
+                                           reason: "moved")
+            hub.onHub(loop, from: index) { $0.deliver(room: info.room, [moved]) }
+            return
+        }
         let room = room(info.room)
         room.membersPerLoop[loop] += 1
         room.emptySince = nil

@@ -6,11 +6,12 @@ import RoomRingHTTP
 
 /// The room endpoints besides the WebSocket (DESIGN.md §4), answered by ``RoomHTTPHandler``:
 /// `POST /rooms/<id>/messages` (publish), `GET /rooms/<id>/messages?since=<seq>` (polling) and
-/// `GET /rooms/<id>/events` (Server-Sent Events).
+/// `GET /rooms/<id>/events` (Server-Sent Events), and `GET /rooms/<id>/members` (who is connected).
 enum PublishRoutes {
     enum Endpoint: Equatable {
         case messages
         case events
+        case members
     }
 
     /// The room and endpoint `head` names, or nil when it names none (the plain router answers it, invalid room
@@ -21,6 +22,7 @@ enum PublishRoutes {
         switch rest {
         case "/messages": return (room, .messages)
         case "/events": return (room, .events)
+        case "/members": return (room, .members)
         default: return nil
         }
     }
@@ -40,6 +42,9 @@ enum PublishRoutes {
                 return tooLarge(shard)
             }
             return nil
+        case (.members, .GET):
+            guard shard.owns(room) else { return notOwner(room, shard: shard) }
+            return nil
         case (.messages, .GET), (.events, .GET):
             guard shard.owns(room) else { return notOwner(room, shard: shard) }
             if let refusal = brokerRefusal(shard) { return refusal }
@@ -47,7 +52,7 @@ enum PublishRoutes {
             return nil
         case (.messages, _):
             return methodNotAllowed(allow: "GET, POST")
-        case (.events, _):
+        case (.events, _), (.members, _):
             return methodNotAllowed(allow: "GET")
         }
     }

@@ -93,7 +93,7 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return refuse(refusal, context: context, requestEnded: false)
         }
         switch endpoint {
-        case .messages:
+        case .messages, .members:
             state = .collecting(head: head, room: room, body: context.channel.allocator.buffer(capacity: 0))
             if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                 // curl and others wait for this (a second by default) before sending a body over 1 KiB.
@@ -117,6 +117,7 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func answer(_ head: HTTPRequestHead, room: RoomID, body: ByteBuffer, context: ChannelHandlerContext) {
         let future = head.method == .POST
             ? PublishRoutes.publish(body, head: head, room: room, hub: hub, shard: shard, on: context.eventLoop)
+            : PublishRoutes.endpoint(head)?.1 == .members ? PublishRoutes.members(room: room, hub: hub)
             : PublishRoutes.poll(head, room: room, hub: hub)
         let keepAlive = head.isKeepAlive
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

@@ -10,6 +10,14 @@ protocol RoomMember: AnyObject {
     func flushDeliveries()
     /// Ends the membership with a WebSocket close code (shutdown, handoff).
     func close(code: UInt16, reason: String, force: Bool)
+    /// How `GET /rooms/<id>/members` lists this member; nil for readers that are not participants (event streams).
+    var presence: MemberPresence? { get }
+}
+
+/// A participant as `GET /rooms/<id>/members` shows it.
+struct MemberPresence: Codable, Sendable, Hashable {
+    var name: String
+    var client: String?
 }
 
 /// Who a member is, as the room needs to know it.

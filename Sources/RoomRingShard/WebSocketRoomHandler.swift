@@ -202,6 +202,10 @@ final class WebSocketRoomHandler: ChannelInboundHandler, RoomMember {
 
     // MARK: - Outbound
 
+    var presence: MemberPresence? {
+        member.map { MemberPresence(name: $0.name, client: request.client) }
+    }
+
     func deliver(_ payload: ByteBuffer, wire: ByteBuffer?) {
         guard !closing, let context else { return }
         if let wire, let encoder = encoderContext {

@@ -27,7 +27,11 @@ struct Chat: AsyncParsableCommand {
         var options = RoomClient.Options(name: name)
         if let client { options.clientID = client }
         let room = RoomClient(host: target.host, port: target.port, room: target.room, options: options,
-                              onMessage: { chat in print("[\(chat.seq)] \(chat.from): \(chat.message)") },
+                              // Unbuffered: `print` into a pipe would hold messages back until exit.
+                              onMessage: { chat in
+                                  let line = "[\(chat.seq)] \(chat.from): \(chat.message)\n"
+                                  FileHandle.standardOutput.write(Data(line.utf8))
+                              },
                               onState: { state in FileHandle.standardError.write(Data("[state] \(state)\n".utf8)) })
         await room.start()
         // Standard input is read on its own thread: `readLine` blocks.

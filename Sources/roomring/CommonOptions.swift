@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import RoomRingClient
 import RoomRingCore
 import RoomRingHTTP
 
@@ -64,6 +65,24 @@ func loadRing(_ path: String) throws -> RingDocument {
     } catch {
         throw ValidationError("\(path): \(error)")
     }
+}
+
+/// The newest ring any shard listed in `document` holds, when newer than `document`: a process (re)started from a
+/// ring file that `roomring ring` changes have since outdated would otherwise route by, or claim rooms under, an old
+/// ring (a shard answering 421 with an older epoch is never believed by a proxy). Each shard gets one second.
+func newestRing(from document: RingDocument, token: String?, skipping id: String? = nil) async -> RingDocument {
+    let headers = token.map { [("Authorization", "Bearer \($0)")] } ?? []
+    var newest = document
+    for shard in document.shards where shard.id != id {
+        guard let admin = HostPort(shard.admin),
+            let response = try? await HTTPClient.request("GET", host: admin.host, port: admin.port, path: "/ring",
+                                                         headers: headers, timeout: .seconds(1)),
+            response.status == 200, let ring = try? RingDocument.decode(response.body), ring.epoch > newest.epoch,
+            (try? ring.validate()) != nil
+        else { continue }
+        newest = ring
+    }
+    return newest
 }
 
 /// Parses `host:port`, or a bare port with the default host.

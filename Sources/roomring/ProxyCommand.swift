@@ -65,7 +65,7 @@ struct Proxy: AsyncParsableCommand {
 
     func run() async throws {
         let logger = server.makeLogger(label: "roomring.proxy")
-        let document = try loadRing(ring)
+        let document = await newestRing(from: try loadRing(ring), token: server.resolvedToken)
         let configuration = proxy.configuration(listen: try parseAddress(port), admin: try parseAddress(adminPort),
                                                 token: server.resolvedToken, eventLoops: server.resolvedEventLoops)
         let proxyServer = try await ProxyServer.start(configuration: configuration, ring: document, logger: logger)

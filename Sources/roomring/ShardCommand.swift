@@ -100,7 +100,8 @@ struct Shard: AsyncParsableCommand {
 
     func run() async throws {
         let logger = server.makeLogger(label: "roomring.shard.\(id)")
-        let document = try loadRing(ring)
+        let file = try loadRing(ring)
+        let document = await newestRing(from: file, token: server.resolvedToken, skipping: id)
         let configuration = ShardConfiguration(
             id: id, listen: try parseAddress(port, defaultHost: "127.0.0.1"),
             adminListen: try parseAddress(adminPort), adminToken: server.resolvedToken,
@@ -117,6 +118,9 @@ struct Shard: AsyncParsableCommand {
         shardConfiguration.bodyTimeout = bodyTimeout
         shardConfiguration.mode = mode
         shardConfiguration.redisURL = resolvedRedis
+        if document.epoch > file.epoch {
+            logger.notice("ring epoch \(document.epoch) taken from a peer shard (the file has \(file.epoch))")
+        }
         if mode == .pubsub {
             logger.notice("pub/sub mode: any room, through Redis", metadata: ["redis": "\((try? RedisURL(parsing: resolvedRedis))?.description ?? "?")"])
         } else if document.shard(id: id) == nil {

@@ -36,6 +36,11 @@ import Testing
                     pages.append(page)
                 }
                 let (alice, bob) = (pages[0], pages[1])
+                // Each page lists both people in the room (GET /rooms/<id>/members through the proxy).
+                let memberNames = "[...document.querySelectorAll('#members li')].map(e => e.textContent).join(',')"
+                for page in pages {
+                    try await page.waitUntil("\(memberNames) === 'alice,bob'", describe: memberNames)
+                }
                 let owner = try await alice.evaluate("document.getElementById('shard').textContent", as: String.self)
                 #expect(try await bob.evaluate("document.getElementById('shard').textContent", as: String.self)
                     == owner)
@@ -95,6 +100,8 @@ import Testing
                     let shard = try await page.evaluate("document.getElementById('shard').textContent", as: String.self)
                     #expect(shard != owner, "still on the drained shard \(owner)")
                 }
+                // The member list follows the room to its new shard.
+                try await alice.waitUntil("\(memberNames) === 'alice,bob'", describe: memberNames)
                 try Self.save(try await alice.screenshot(), as: "chat-after-drain.png")
             }
         }

@@ -73,6 +73,10 @@ export function connect(url, options = {}) {
   const outbox = []; // {id, text, resolve, reject}, in send order
   let nextId = 0;
   let lastSeq = opts.since ?? null;
+  // The chat delivered at lastSeq. A resume asks for it again (since = lastSeq - 1) to prove the room's history is
+  // the same one: a room whose shard lost its state starts again at seq 1, and once past our seq the shard cannot
+  // tell the histories apart (it answers resumed: true); we can, because our last message is missing.
+  let lastChat = null;
   let socket = null;
   let ready = false; // hello received on the current socket
   let attempt = 0;
@@ -94,9 +98,11 @@ export function connect(url, options = {}) {
     if (closed) return;
     report({ state: "connecting", attempt });
     const asked = lastSeq;
+    const probe = asked != null && asked > 0 && lastChat && lastChat.seq === asked ? lastChat : null;
+    let hello = null; // held until the probe comes back, when there is one
     let ws;
     try {
-      ws = new Socket(roomURL(url, { name: opts.name, client: clientId, since: asked }));
+      ws = new Socket(roomURL(url, { name: opts.name, client: clientId, since: probe ? asked - 1 : asked }));
     } catch (error) {
       retry(false, String(error));
       return;
@@ -112,22 +118,26 @@ export function connect(url, options = {}) {
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
       const p = message.payload ?? {};
+      if (hello) {
+        // The first message after a resumed hello is the replay of our last one: the same, or another history.
+        const same = message.type === "chat" && p.seq === probe.seq && p.message === probe.message
+          && p.from === probe.from && p.ts === probe.ts;
+        const held = hello;
+        hello = null;
+        connected(held, !same);
+        if (same) return;
+      }
       switch (message.type) {
         case "hello":
           clearTimeout(helloTimer);
-          // The room restarted (its shard lost state): its seq numbers begin again.
-          if (asked != null && !p.resumed && p.seq < asked) lastSeq = null;
-          if (lastSeq == null) lastSeq = p.seq;
-          attempt = 0;
-          ready = true;
-          shard = p.shard;
-          report({ state: "connected", shard: p.shard, room: p.room, seq: p.seq, epoch: p.epoch,
-            resumed: asked == null || p.resumed === true });
-          for (const entry of outbox) transmit(entry);
+          if (asked != null && p.seq < asked) connected(p, true); // the room lost its state: seq begins again
+          else if (probe && p.resumed === true) hello = p;
+          else connected(p, false);
           break;
         case "chat":
           if (lastSeq != null && p.seq <= lastSeq) return; // a replay we already delivered
           lastSeq = p.seq;
+          lastChat = { seq: p.seq, message: p.message, from: p.from, ts: p.ts };
           try { onMessage({ message: p.message, from: p.from, seq: p.seq, ts: p.ts }); }
           catch (error) { console.error("roomring onMessage:", error); }
           break;
@@ -145,6 +155,19 @@ export function connect(url, options = {}) {
           break;
       }
     };
+    function connected(p, restarted) {
+      if (restarted) {
+        lastSeq = p.seq; // what a replay holds belongs to the new history, from before this client
+        lastChat = null;
+      }
+      if (lastSeq == null) lastSeq = p.seq;
+      attempt = 0;
+      ready = true;
+      shard = p.shard;
+      report({ state: "connected", shard: p.shard, room: p.room, seq: p.seq, epoch: p.epoch,
+        resumed: asked == null || (p.resumed === true && !restarted) });
+      for (const entry of outbox) transmit(entry);
+    }
     ws.onclose = (event) => {
       clearTimeout(helloTimer);
       if (ws !== socket) return;
