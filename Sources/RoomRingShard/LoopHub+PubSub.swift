@@ -285,16 +285,26 @@ extension LoopHub {
         guard let hub, let bus = hub.bus, let room = rooms[id], let state = room.pubsub,
             state.generation == generation
         else { return }
-        let waiting = token.flatMap { state.awaitingAck.removeValue(forKey: $0) }
         switch result {
         case .success(.accepted(let seq)):
             hub.context.metrics.messagesIn.increment()
-            // Unless the broadcast already came back (and acknowledged it), acknowledge now: before the copy.
-            if let waiting { ack(room, waiting.member, id: waiting.id, seq: seq) }
+            // Unless the broadcast already came back (and acknowledged it): acknowledge before the copy, and not
+            // before the messages ahead of it.
+            guard let token, state.awaitingAck[token] != nil else { break }
+            if seq <= state.lastSeq + 1 {
+                if let waiting = state.awaitingAck.removeValue(forKey: token) {
+                    ack(room, waiting.member, id: waiting.id, seq: seq)
+                }
+            } else {
+                state.acksDue[seq] = token
+            }
         case .success(.duplicate(let seq)):
             hub.context.metrics.duplicates.increment()
-            if let waiting { ack(room, waiting.member, id: waiting.id, seq: seq) }
+            if let waiting = token.flatMap({ state.awaitingAck.removeValue(forKey: $0) }) {
+                ack(room, waiting.member, id: waiting.id, seq: seq)
+            }
         case .failure(let error):
+            if let token { state.awaitingAck[token] = nil }
             bus.metrics.publishFailures.increment()
             // Not acknowledged: the client keeps it in its outbox and resends.
             refuse(room, member, code: "broker_unavailable",
@@ -330,9 +340,16 @@ extension LoopHub {
         if let token = published.token, let waiting = state.awaitingAck.removeValue(forKey: token) {
             ack(room, waiting.member, id: waiting.id, seq: published.seq)
         }
+        state.acksDue[published.seq] = nil
         room.pending.append(.broadcast(published.frame))
         state.recent.append(seq: published.seq, frame: published.frame)
         state.lastSeq = published.seq
+        // A sender whose reply came early gets its ack now that everything before its message is out.
+        if let token = state.acksDue.removeValue(forKey: published.seq + 1),
+            let waiting = state.awaitingAck.removeValue(forKey: token)
+        {
+            ack(room, waiting.member, id: waiting.id, seq: published.seq + 1)
+        }
         markDirty(room)
     }
 

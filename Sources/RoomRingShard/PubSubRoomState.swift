@@ -31,6 +31,9 @@ final class PubSubRoomState {
     var parkedChats: [(info: MemberInfo, chats: [InboundChat])] = []
     /// Published chats of local senders, by publish token, waiting to be acknowledged.
     var awaitingAck: [UInt64: (member: MemberID, id: String)] = [:]
+    /// Publish tokens whose Redis reply came before the room's stream reached them, by seq: their acks go out once
+    /// the message before them is delivered (as in sticky mode, an ack never overtakes earlier chats).
+    var acksDue: [UInt64: UInt64] = [:]
     /// Changed (to a number unique in the process) whenever the room starts over: subscribe, unsubscribe,
     /// resync. Replies to requests of an older generation are ignored.
     var generation: UInt64 = 0
@@ -49,6 +52,7 @@ final class PubSubRoomState {
         parkedJoins = []
         parkedChats = []
         awaitingAck = [:]
+        acksDue = [:]
         generation = Self.nextNumber()
     }
 }

@@ -338,3 +338,31 @@ extension PubSubModeTests {
         }
     }
 }
+
+extension PubSubModeTests {
+    /// The reply to a publish can come back before the subscription delivers the messages ahead of it (here: the
+    /// subscriber is reconnecting). The ack still never overtakes them: chat 2, then ack 3, then chat 3.
+    @Test(.timeLimit(.minutes(1)))
+    func anAckNeverOvertakesEarlierChatsEvenWhenRedisAnswersFirst() async throws {
+        try await Self.withTwoShards { redis, a, b in
+            let mine = try await a.join("order", name: "mine")
+            let other = try await b.join("order", name: "other")
+            _ = try await mine.hello()
+            _ = try await other.hello()
+            other.sendChat("first", id: "o1")
+            #expect(try await mine.chat().seq == 1)
+            for round in 0..<5 {
+                _ = try await redis.command(RESPCommand("CLIENT", "KILL", "TYPE", "pubsub"))
+                other.sendChat("theirs-\(round)", id: "t\(round)")
+                try await Task.sleep(for: .milliseconds(2))
+                mine.sendChat("mine-\(round)", id: "m\(round)")
+                let base = UInt64(1 + 2 * round)
+                #expect(try await mine.chat().seq == base + 1, "round \(round): the earlier chat first")
+                #expect(try await mine.nextMessage() == .ack(.init(id: "m\(round)", seq: base + 2)))
+                let own = try await mine.chat()
+                #expect(own.seq == base + 2 && own.message == "mine-\(round)")
+            }
+            _ = try await RoomBroadcastTests.collect(other, chats: 11, acks: 6)
+        }
+    }
+}
