@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import RoomRingClient
 import RoomRingCore
 import RoomRingRedis
@@ -74,6 +75,14 @@ enum TestModes {
         return [.sticky, .pubsub]
     }()
 
+    /// Pub/sub-mode members connect from their own event loop, so their traffic does not slow the timing-sensitive
+    /// tests' clients on the shared singleton loops while the suites run in parallel.
+    static let pubsubClients = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    static func clientGroup(for mode: ScalingMode) -> any EventLoopGroup {
+        mode == .pubsub ? pubsubClients : MultiThreadedEventLoopGroup.singleton
+    }
+
     /// Just pub/sub (empty, with the reason printed, without `redis-server`).
     static var pubsub: [ScalingMode] { all.filter { $0 == .pubsub } }
 }
@@ -86,7 +95,8 @@ extension ShardServer {
         var query = "name=\(name)"
         if let client { query += "&client=\(client)" }
         if let since { query += "&since=\(since)" }
-        return try await WebSocketConnection.connect(host: "127.0.0.1", port: port, path: "/rooms/\(room)?\(query)")
+        return try await WebSocketConnection.connect(host: "127.0.0.1", port: port, path: "/rooms/\(room)?\(query)",
+                                                     group: TestModes.clientGroup(for: context.configuration.mode))
     }
 
     /// `GET` on the admin port with the test token.
