@@ -185,6 +185,9 @@ public final class RedisServerProcess: Sendable {
         defer { posix_spawn_file_actions_destroy(&files) }
         posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0)
+        // Nothing else of ours may leak into the server: a socket it inherited would stay open after we close it
+        // (a peer would never see our FIN while the server runs).
+        Self.closeFrom(3, in: &files)
         var cArguments = argv.map { strdup($0) }
         cArguments.append(nil)
         defer { for argument in cArguments { free(argument) } }
@@ -196,13 +199,34 @@ public final class RedisServerProcess: Sendable {
         return pid
     }
 
-    /// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34+), looked up at run time: Swift's Glibc module leaves
+    /// out the GNU extensions. Without it the child closes nothing extra (older systems).
+    private static func closeFrom(_ lowest: Int32, in files: inout posix_spawn_file_actions_t) {
+        #if os(Linux)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        else { return }
+        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&files, lowest)
+        #endif
+    }
+
+    /// A port that was free a moment ago (bound to 127.0.0.1:0, then released). Plain syscalls: no event loop to
+    /// wait on, so calling it from a task never blocks a thread for long.
     static func freePort() throws -> Int {
-        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).wait()
-        defer { try? channel.close().wait() }
-        guard let port = channel.localAddress?.port else { throw RedisServerProcessError("no free port") }
-        return port
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RedisServerProcessError("socket() failed: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw RedisServerProcessError("no free port: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

@@ -248,3 +248,22 @@ struct RedisServerProcessTests {
         #expect(server.pid == nil)
     }
 }
+
+extension RedisServerProcessTests {
+    @Test(.timeLimit(.minutes(1)))
+    func theServerInheritsNoneOfOurSockets() async throws {
+        // A socket of ours that the child inherited would stay open after we close it.
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { listener.close(promise: nil) }
+        let server = try await RedisServerProcess.start()
+        defer { server.kill() }
+        let pid = try #require(server.pid)
+        let ours = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+        let inherited = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { fd -> String? in
+            try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")
+        }
+        // redis-server's own: stdio, its listening socket, epoll and a few pipes/eventfds; never dozens.
+        #expect(inherited.count < 16, "\(inherited.count) descriptors (this process has \(ours)): \(inherited)")
+    }
+}

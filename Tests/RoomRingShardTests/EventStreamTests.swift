@@ -82,8 +82,8 @@ import RoomRingShard
             }
             #expect(comments == 2)
             await stream.close()
-            #expect(try await eventually(within: .seconds(5)) { try await shard.rooms().room("beat")?.members == 0 })
-            #expect(try await eventually(within: .seconds(5)) { try await shard.metric("roomring_shard_connections") == 0 })
+            #expect(try await eventually { try await shard.rooms().room("beat")?.members == 0 })
+            #expect(try await eventually { try await shard.metric("roomring_shard_connections") == 0 })
         }
     }
 

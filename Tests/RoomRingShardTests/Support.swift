@@ -68,6 +68,9 @@ enum TestShard {
 /// installs it); elsewhere those cases are left out and the reason is printed once.
 enum TestModes {
     static let all: [ScalingMode] = {
+        if let only = ProcessInfo.processInfo.environment["ROOMRING_TEST_MODES"] {
+            return only.split(separator: ",").compactMap { ScalingMode(rawValue: String($0)) }
+        }
         guard RedisServerProcess.locate() != nil else {
             print("RoomRingShardTests: pub/sub mode cases skipped: redis-server is not installed (apt-get install redis-server)")
             return [.sticky]
