@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "RoomRingShard", targets: ["RoomRingShard"]),
         .library(name: "RoomRingProxy", targets: ["RoomRingProxy"]),
         .library(name: "RoomRingClient", targets: ["RoomRingClient"]),
+        .library(name: "RoomRingRedis", targets: ["RoomRingRedis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -38,7 +39,7 @@ let package = Package(
                 swiftSettings: upcoming),
         .target(
             name: "RoomRingShard",
-            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient", "RoomRingRedis", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             resources: [.copy("Resources")],
@@ -52,6 +53,13 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             swiftSettings: upcoming
         ),
+        // A small Redis client (RESP2 over NIO): no Redis package is available, and the shard's pub/sub mode needs
+        // only pipelined commands, one subscriber connection and reconnects.
+        .target(
+            name: "RoomRingRedis",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: upcoming
+        ),
         .target(
             name: "RoomRingClient",
             dependencies: ["RoomRingCore"] + nio,
@@ -59,7 +67,7 @@ let package = Package(
         ),
         .target(
             name: "RoomRingBench",
-            dependencies: ["RoomRingCore", "RoomRingClient", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["RoomRingCore", "RoomRingClient", "RoomRingRedis", .product(name: "Histogram", package: "hdrhistogram-swift")]
                 + nio,
             resources: [.copy("Resources")],
             swiftSettings: upcoming
@@ -68,6 +76,7 @@ let package = Package(
             name: "roomring",
             dependencies: [
                 "RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingBench",
+                "RoomRingRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,19 +86,21 @@ let package = Package(
         ),
         .testTarget(
             name: "RoomRingCLITests",
-            dependencies: ["RoomRingCore", "RoomRingClient"] + nio,
+            dependencies: ["RoomRingCore", "RoomRingClient", "RoomRingRedis"] + nio,
             swiftSettings: upcoming
         ),
         .testTarget(name: "RoomRingCoreTests", dependencies: ["RoomRingCore"], swiftSettings: upcoming),
+        .testTarget(name: "RoomRingBenchTests", dependencies: ["RoomRingBench", "RoomRingCore"], swiftSettings: upcoming),
+        .testTarget(name: "RoomRingRedisTests", dependencies: ["RoomRingRedis"] + nio, swiftSettings: upcoming),
         .testTarget(
             name: "RoomRingProxyTests",
-            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient",
+            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingRedis",
                            .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming
         ),
         .testTarget(
             name: "RoomRingShardTests",
-            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingClient",
+            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingClient", "RoomRingRedis",
                            .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming
         ),

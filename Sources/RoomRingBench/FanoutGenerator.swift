@@ -50,6 +50,15 @@ public struct FanoutSample: Sendable {
     /// The first of those, verbatim.
     public var firstProblem: String?
 
+    /// Broker (Redis) CPU seconds during the window, when there is one.
+    public var brokerCPUSeconds: Double?
+
+    /// Broker CPU seconds per 100,000 delivered messages.
+    public var brokerCPUPer100k: Double? {
+        guard let brokerCPUSeconds, deliveredPerSecond > 0 else { return nil }
+        return brokerCPUSeconds / (deliveredPerSecond * windowSeconds) * 100_000
+    }
+
     /// Server CPU seconds per 100,000 delivered messages.
     public var serverCPUPer100k: Double? {
         guard let serverCPUSeconds, deliveredPerSecond > 0 else { return nil }
@@ -68,10 +77,23 @@ enum FanoutGenerator {
     static func run(_ workload: FanoutWorkload, host: String, port: Int, serverPID: pid_t,
                     cores: (server: Int, generator: Int)?, loop: any EventLoop,
                     progress: @Sendable (String) -> Void) async throws -> FanoutSample {
+        try await run(workload, host: host, route: { _, _ in port }, serverPIDs: [serverPID], cores: cores,
+                      loop: loop, progress: progress)
+    }
+
+    /// Connects every member, paces the senders, and measures one window, against several server processes.
+    /// - Parameters:
+    ///   - route: the port member `member` of room `room` connects to.
+    ///   - serverPIDs: the server processes, whose CPU time is added up.
+    ///   - brokerPID: a broker (Redis) whose CPU time is reported apart.
+    static func run(_ workload: FanoutWorkload, host: String, route: @escaping @Sendable (Int, Int) -> Int,
+                    serverPIDs: [pid_t], brokerPID: pid_t? = nil,
+                    cores: (server: Int, generator: Int)?, loop: any EventLoop,
+                    progress: @Sendable (String) -> Void) async throws -> FanoutSample {
         let recorder = try await loop.submit { NIOLoopBound(FanoutRecorder(), eventLoop: loop) }.get()
         let total = workload.rooms * workload.members
         let started = ContinuousClock.now
-        let channels = try await connectAll(workload, host: host, port: port, loop: loop, recorder: recorder)
+        let channels = try await connectAll(workload, host: host, route: route, loop: loop, recorder: recorder)
         let pacer = try await loop.submit {
             let senders = (0..<workload.rooms).map { channels[$0 * workload.members] }
             return NIOLoopBound(FanoutPacer(senders: senders, rate: Double(workload.rate),
@@ -80,8 +102,8 @@ enum FanoutGenerator {
         do {
             try await waitForHellos(total, loop: loop, recorder: recorder)
             progress("\(total) members joined in \(Self.format(ContinuousClock.now - started))")
-            let sample = try await measure(workload, serverPID: serverPID, cores: cores, loop: loop, recorder: recorder,
-                                           pacer: pacer)
+            let sample = try await measure(workload, serverPIDs: serverPIDs, brokerPID: brokerPID, cores: cores,
+                                           loop: loop, recorder: recorder, pacer: pacer)
             try await closeAll(channels, loop: loop, recorder: recorder, pacer: pacer)
             return sample
         } catch {
@@ -91,7 +113,8 @@ enum FanoutGenerator {
     }
 
     /// Starts the pacer, opens the window after the warm-up and closes it `duration` seconds later.
-    private static func measure(_ workload: FanoutWorkload, serverPID: pid_t, cores: (server: Int, generator: Int)?,
+    private static func measure(_ workload: FanoutWorkload, serverPIDs: [pid_t], brokerPID: pid_t?,
+                                cores: (server: Int, generator: Int)?,
                                 loop: any EventLoop,
                                 recorder: NIOLoopBound<FanoutRecorder>,
                                 pacer: NIOLoopBound<FanoutPacer>) async throws -> FanoutSample {
@@ -101,16 +124,17 @@ enum FanoutGenerator {
             recorder.measuring = true
             recorder.delivered = 0
             return Snapshot(wall: NIODeadline.now().uptimeNanoseconds, sent: pacer.value.sent,
-                            server: FanoutCPU.times(pid: serverPID), generator: FanoutCPU.seconds(pid: getpid()),
-                            cores: FanoutCPU.busyPerCore())
+                            server: FanoutCPU.times(pids: serverPIDs), broker: brokerPID.flatMap { FanoutCPU.seconds(pid: $0) },
+                            generator: FanoutCPU.seconds(pid: getpid()), cores: FanoutCPU.busyPerCore())
         }.futureResult.get()
         let (close, sample) = try await loop.scheduleTask(in: .nanoseconds(Int64(workload.duration * 1e9))) {
             let recorder = recorder.value
             recorder.measuring = false
             pacer.value.stop()
             let close = Snapshot(wall: NIODeadline.now().uptimeNanoseconds, sent: pacer.value.sent,
-                                 server: FanoutCPU.times(pid: serverPID), generator: FanoutCPU.seconds(pid: getpid()),
-                            cores: FanoutCPU.busyPerCore())
+                                 server: FanoutCPU.times(pids: serverPIDs),
+                                 broker: brokerPID.flatMap { FanoutCPU.seconds(pid: $0) },
+                                 generator: FanoutCPU.seconds(pid: getpid()), cores: FanoutCPU.busyPerCore())
             let h = recorder.histogram
             let ms = { (percentile: Double) in Double(h.valueAtPercentile(percentile)) / 1000 }
             let sample = FanoutSample(
@@ -134,7 +158,8 @@ enum FanoutGenerator {
         if let before = open.generator, let after = close.generator {
             result.generatorCPUPercent = (after - before) / window * 100
         }
-        if let cores, let serverCPU = result.serverCPUSeconds, let generatorCPU = result.generatorCPUPercent,
+        if let before = open.broker, let after = close.broker { result.brokerCPUSeconds = after - before }
+        if let cores, let serverCPU = result.serverCPUSeconds.map({ $0 + (result.brokerCPUSeconds ?? 0) }), let generatorCPU = result.generatorCPUPercent,
            let s0 = open.cores[cores.server], let s1 = close.cores[cores.server],
            let g0 = open.cores[cores.generator], let g1 = close.cores[cores.generator]
         {
@@ -148,12 +173,14 @@ enum FanoutGenerator {
         var wall: UInt64
         var sent: Int
         var server: (user: Double, system: Double)?
+        var broker: Double?
         var generator: Double?
         var cores: [Int: Double]
     }
 
     /// Opens every member's connection, 64 handshakes in flight; a `503` (the shard's join rate limit) is retried.
-    private static func connectAll(_ workload: FanoutWorkload, host: String, port: Int, loop: any EventLoop,
+    private static func connectAll(_ workload: FanoutWorkload, host: String, route: @escaping @Sendable (Int, Int) -> Int,
+                                   loop: any EventLoop,
                                    recorder: NIOLoopBound<FanoutRecorder>) async throws -> [any Channel] {
         let total = workload.rooms * workload.members
         return try await withThrowingTaskGroup(of: (Int, any Channel).self) { group in
@@ -163,6 +190,7 @@ enum FanoutGenerator {
                 let index = next
                 next += 1
                 let path = "/rooms/bench-\(index / workload.members)?name=m\(index % workload.members)"
+                let port = route(index / workload.members, index % workload.members)
                 group.addTask {
                     (index, try await connect(host: host, port: port, path: path, loop: loop, recorder: recorder))
                 }

@@ -86,6 +86,17 @@ enum FanoutCPU {
         times(pid: pid).map { $0.user + $0.system }
     }
 
+    /// User and system CPU seconds of several processes added up; nil when any cannot be read.
+    static func times(pids: [pid_t]) -> (user: Double, system: Double)? {
+        var total = (user: 0.0, system: 0.0)
+        for pid in pids {
+            guard let one = times(pid: pid) else { return nil }
+            total.user += one.user
+            total.system += one.system
+        }
+        return total
+    }
+
     /// User and system CPU seconds of every thread of `pid`; nil without `/proc`.
     static func times(pid: pid_t) -> (user: Double, system: Double)? {
         let fd = open("/proc/\(pid)/stat", O_RDONLY)

@@ -69,6 +69,7 @@ public actor RoomClient {
     private var connection: WebSocketConnection?
     private var loop: Task<Void, Never>?
     private var closed = false
+    private var resend: Task<Void, Never>?
 
     /// - Parameters:
     ///   - host: proxy or shard host.
@@ -115,6 +116,7 @@ public actor RoomClient {
     public func close() async {
         closed = true
         loop?.cancel()
+        resend?.cancel()
         if let connection {
             connection.sendClose(code: 1000)
             await connection.close()
@@ -223,8 +225,29 @@ public actor RoomClient {
             guard let index = outbox.firstIndex(where: { $0.id == ack.id }) else { return }
             let pending = outbox.remove(at: index)
             pending.waiter?.resume(returning: ack.seq)
+        case .error(let error) where error.code == "broker_unavailable":
+            // Pub/sub mode while Redis is unreachable: the message was refused, not lost; try again shortly
+            // (the shard drops duplicates by (client, id), so resending everything unacknowledged is safe).
+            scheduleResend()
         case .hello, .error:
             break
+        }
+    }
+
+    private func scheduleResend() {
+        guard resend == nil else { return }
+        let delay = Duration.milliseconds(Int64.random(in: 300...1000))
+        resend = Task {
+            try? await Task.sleep(for: delay)
+            self.resendOutbox()
+        }
+    }
+
+    private func resendOutbox() {
+        resend = nil
+        guard !closed, let connection else { return }
+        for pending in outbox {
+            connection.send(text: ClientMessage.chat(message: pending.text, id: pending.id).encoded())
         }
     }
 

@@ -4,6 +4,9 @@ public enum BalanceMode: String, Hashable, Sendable, CaseIterable {
     case ring
     /// Pub/sub mode: any healthy shard, in turn.
     case roundRobin = "round-robin"
+    /// Pub/sub mode: the healthy shard with the fewest open tunnels (ties in turn), which evens out long-lived
+    /// connections after a shard joins or restarts.
+    case leastTunnels = "least-tunnels"
 }
 
 /// Everything the front proxy can be told. Pure values: the CLI fills it from flags.

@@ -33,6 +33,12 @@ public struct ShardConfiguration: Hashable, Sendable {
     public var joinsPerSecond: Double = 2000
     /// Seconds a shard that just gained a room holds its joins while the old owner's state arrives (default 5).
     public var handoffWait: Double = 5
+    /// Scaling design (default sticky). In pub/sub mode the shard serves any room and takes seq, history and
+    /// fan-out from Redis at ``redisURL``.
+    public var mode: ScalingMode = .sticky
+    /// The Redis server for pub/sub mode, `redis://[[user]:password@]host[:port][/db]`
+    /// (default `redis://127.0.0.1:6379`).
+    public var redisURL: String = "redis://127.0.0.1:6379"
     /// Bearer token for `POST /rooms/<id>/messages`; nil means the admin token (and neither disables publishing).
     public var publishToken: String?
     /// Seconds a request body may take to arrive on the client port (default 10); a slower one gets 408.

@@ -132,7 +132,8 @@ public final class ProxyContext: Sendable {
         metrics.tunnels.decrement()
     }
 
-    /// The shard for a request: the ring owner of its room in ring mode, else the next healthy shard in turn.
+    /// The shard for a request: the ring owner of its room in ring mode, else the next healthy shard in turn
+    /// (or, with least-tunnels, the healthy one with the fewest open tunnels, ties in turn).
     func route(room: RoomID?) -> Route? {
         let routing = ringBox.withLock { $0 }
         let shard: RingDocument.Shard
@@ -144,7 +145,17 @@ public final class ProxyContext: Sendable {
             guard !candidates.isEmpty else { return nil }
             let healthy = candidates.filter { isHealthy($0.id) }
             let pool = healthy.isEmpty ? candidates : healthy
-            shard = pool[roundRobin.add(1, ordering: .relaxed).newValue % pool.count]
+            let turn = roundRobin.add(1, ordering: .relaxed).newValue
+            var best = turn % pool.count
+            if configuration.balance == .leastTunnels {
+                let tunnels = shards.withLock { shards in pool.map { shards[$0.id]?.tunnels ?? 0 } }
+                let start = best
+                for step in 1..<pool.count {
+                    let i = (start + step) % pool.count
+                    if tunnels[i] < tunnels[best] { best = i }
+                }
+            }
+            shard = pool[best]
         }
         return Route(shard: shard, address: routing.addresses[shard.id])
     }

@@ -69,6 +69,7 @@ extension LoopHub {
     /// Starts handing off every room this shard no longer owns (after a ring change).
     func rebalance() {
         guard let hub else { return }
+        if hub.bus != nil { return pubSubRebalance() }
         for room in rooms.values where room.phase == .serving && !hub.context.owns(room.id) {
             handOff(room)
         }

@@ -137,6 +137,7 @@ final class LoopHub {
 
     func roomJoin(_ info: MemberInfo, from loop: Int, since: UInt64?) {
         guard let hub else { return }
+        if hub.bus != nil { return pubSubJoin(info, from: loop, since: since) }
         let isNew = rooms[info.room] == nil
         if isNew, !hub.context.owns(info.room) {
             // Upgraded under the previous ring, and the room has since moved (and been dropped here): a fresh room
@@ -175,6 +176,7 @@ final class LoopHub {
     }
 
     func roomChat(_ info: MemberInfo, _ chats: [InboundChat]) {
+        if hub?.bus != nil { return pubSubChat(info, chats) }
         guard let room = rooms[info.room], let hub else { return }
         switch room.phase {
         case .serving: break
@@ -206,6 +208,7 @@ final class LoopHub {
     }
 
     func roomLeave(_ id: RoomID, from loop: Int) {
+        if hub?.bus != nil { return pubSubLeave(id, from: loop) }
         guard let room = rooms[id] else { return }
         room.membersPerLoop[loop] = max(0, room.membersPerLoop[loop] - 1)
         if room.memberTotal == 0 { room.emptySince = .now() }
@@ -254,7 +257,9 @@ final class LoopHub {
     }
 
     func snapshot() -> [RoomSnapshot] {
-        rooms.values.map { RoomSnapshot(room: $0.id.rawValue, members: $0.memberTotal, seq: $0.log.lastSeq) }
+        rooms.values.map {
+            RoomSnapshot(room: $0.id.rawValue, members: $0.memberTotal, seq: $0.pubsub?.lastSeq ?? $0.log.lastSeq)
+        }
     }
 }
 

@@ -35,6 +35,7 @@ enum PublishRoutes {
         case (.messages, .POST):
             if let refusal = authorize(head, shard: shard) { return refusal }
             guard shard.owns(room) else { return notOwner(room, shard: shard) }
+            if let refusal = brokerRefusal(shard) { return refusal }
             if let length = head.headers.first(name: "content-length").flatMap(Int.init),
                 length > shard.configuration.maxMessageBytes
             {
@@ -46,6 +47,7 @@ enum PublishRoutes {
             return nil
         case (.messages, .GET), (.events, .GET):
             guard shard.owns(room) else { return notOwner(room, shard: shard) }
+            if let refusal = brokerRefusal(shard) { return refusal }
             do { _ = try since(head) } catch { return badSince }
             return nil
         case (.messages, _):
@@ -86,6 +88,12 @@ enum PublishRoutes {
 
     static func methodNotAllowed(allow: String) -> HTTPResponse {
         .error(.methodNotAllowed, code: "method_not_allowed", "allowed here: \(allow)", headers: ["Allow": allow])
+    }
+
+    /// Pub/sub mode while Redis is unreachable: 503, retry shortly.
+    static func brokerRefusal(_ shard: ShardContext) -> HTTPResponse? {
+        guard shard.configuration.mode == .pubsub, !shard.isBrokerReady else { return nil }
+        return retryLater(code: "broker_unavailable", "pub/sub mode: Redis is unreachable; retry shortly")
     }
 
     static func retryLater(code: String, _ message: String) -> HTTPResponse {
@@ -141,6 +149,8 @@ enum PublishRoutes {
                 return retryLater(code: "moving", "room \(room) is moving to another shard; retry")
             case .arriving:
                 return retryLater(code: "arriving", "room \(room) is arriving from another shard; retry")
+            case .unavailable:
+                return retryLater(code: "broker_unavailable", "pub/sub mode: Redis did not accept the message; retry")
             }
         }
     }
@@ -155,6 +165,8 @@ enum PublishRoutes {
                 return .json(JSONCoding.encode(page))
             case .arriving:
                 return retryLater(code: "arriving", "room \(room) is arriving from another shard; retry")
+            case .unavailable:
+                return retryLater(code: "broker_unavailable", "pub/sub mode: Redis is unreachable; retry shortly")
             }
         }
     }

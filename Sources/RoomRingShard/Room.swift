@@ -40,6 +40,8 @@ final class Room {
     /// Joins and chats held while the room's state is on its way from the previous owner.
     var parkedJoins: [(info: MemberInfo, loop: Int, since: UInt64?)] = []
     var parkedChats: [(info: MemberInfo, chats: [InboundChat])] = []
+    /// Pub/sub mode's state (nil in sticky mode, where ``log`` is authoritative).
+    var pubsub: PubSubRoomState?
     /// Publishes (HTTP) held likewise; each is answered once the room serves.
     var parkedPublishes: [(publish: RoomPublish, promise: EventLoopPromise<PublishOutcome>)] = []
 

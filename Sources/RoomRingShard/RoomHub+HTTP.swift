@@ -26,12 +26,16 @@ enum PublishOutcome: Sendable, Equatable {
     /// This shard just gained the room and its state is still on its way from the previous owner (polls only;
     /// publishes wait for it).
     case arriving
+    /// Pub/sub mode: Redis did not accept it (unreachable); nothing was published.
+    case unavailable
 }
 
 /// What the room answered to a poll.
 enum HistoryOutcome: Sendable, Equatable {
     case page(seq: UInt64, resumed: Bool, entries: [RoomLog.Entry])
     case arriving
+    /// Pub/sub mode: Redis could not be read.
+    case unavailable
 }
 
 extension RoomHub {
@@ -46,6 +50,7 @@ extension RoomHub {
 
     /// The room's kept messages after `since`, read on its home loop.
     func history(of room: RoomID, since: UInt64) -> EventLoopFuture<HistoryOutcome> {
+        if bus != nil { return pubSubHistory(of: room, since: since) }
         let index = homeIndex(of: room)
         let bound = hubs[index]
         return loops[index].submit { bound.value.roomHistory(room, since: since) }
@@ -57,6 +62,7 @@ extension LoopHub {
     /// (as joins wait; bounded by the handoff wait).
     func roomPublish(_ publish: RoomPublish, promise: EventLoopPromise<PublishOutcome>) {
         guard let hub, !hub.context.isDraining else { return promise.succeed(.moving) }
+        if hub.bus != nil { return pubSubPublish(publish, promise: promise) }
         let room: Room
         if let existing = rooms[publish.room] {
             room = existing

@@ -11,11 +11,14 @@ public final class RoomHub: Sendable {
     let hubs: [NIOLoopBoundBox<LoopHub>]
     private let indexByLoop: [ObjectIdentifier: Int]
     let context: ShardContext
+    /// Pub/sub mode's link to Redis; nil in sticky mode.
+    let bus: PubSubBus?
 
-    init(group: any EventLoopGroup, context: ShardContext) {
+    init(group: any EventLoopGroup, context: ShardContext, bus: PubSubBus? = nil) {
         let loops = Array(group.makeIterator())
         self.loops = loops
         self.context = context
+        self.bus = bus
         var index: [ObjectIdentifier: Int] = [:]
         for (i, loop) in loops.enumerated() { index[ObjectIdentifier(loop)] = i }
         self.indexByLoop = index

@@ -18,6 +18,8 @@ public final class ShardContext: Sendable {
     private let connectionCount = Atomic<Int>(0)
     private let readyFlag = Atomic<Bool>(false)
     private let draining = Atomic<Bool>(false)
+    /// Pub/sub mode: whether every Redis connection is up (always true in sticky mode).
+    private let brokerReadyFlag = Atomic<Bool>(true)
 
     init(configuration: ShardConfiguration, ring: RingDocument, logger: Logger = Logger(label: "roomring.shard")) {
         self.configuration = configuration
@@ -62,8 +64,14 @@ public final class ShardContext: Sendable {
     /// Takes one token from the shard-wide join rate limit (spreads reconnect storms after a move).
     func admitJoin() -> Bool { joinBucket.withLock { $0.take(now: NIODeadline.now().uptimeNanoseconds) } }
 
-    /// Whether this shard owns `room` under the current ring.
-    func owns(_ room: RoomID) -> Bool { ring.isOwner(configuration.id, of: room) }
+    /// Whether this shard owns `room` under the current ring; in pub/sub mode every shard serves every room
+    /// unless the ring says it is draining.
+    func owns(_ room: RoomID) -> Bool {
+        configuration.mode == .pubsub ? servesPubSub : ring.isOwner(configuration.id, of: room)
+    }
+
+    /// Pub/sub mode: whether this shard takes members (it does unless the ring lists it as draining).
+    var servesPubSub: Bool { ring.document.shard(id: configuration.id)?.state != .draining }
 
     var connections: Int { connectionCount.load(ordering: .relaxed) }
 
@@ -88,7 +96,11 @@ public final class ShardContext: Sendable {
         metrics.connections.decrement()
     }
 
-    var isReady: Bool { readyFlag.load(ordering: .relaxed) && !draining.load(ordering: .relaxed) }
+    var isReady: Bool {
+        readyFlag.load(ordering: .relaxed) && !draining.load(ordering: .relaxed) && isBrokerReady
+    }
+    var isBrokerReady: Bool { brokerReadyFlag.load(ordering: .relaxed) }
+    func setBrokerReady(_ ready: Bool) { brokerReadyFlag.store(ready, ordering: .relaxed) }
     func setReady(_ ready: Bool) { readyFlag.store(ready, ordering: .relaxed) }
     func setDraining() { draining.store(true, ordering: .relaxed) }
     var isDraining: Bool { draining.load(ordering: .relaxed) }

@@ -43,7 +43,16 @@ public final class ShardServer: Service, Sendable {
                              logger: Logger = Logger(label: "roomring.shard")) async throws -> ShardServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
         let context = ShardContext(configuration: configuration, ring: ring, logger: logger)
-        let hub = RoomHub(group: group, context: context)
+        let bus: PubSubBus?
+        do {
+            bus = configuration.mode == .pubsub
+                ? try PubSubBus(context: context, loops: Array(group.makeIterator()), logger: logger) : nil
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let hub = RoomHub(group: group, context: context, bus: bus)
+        bus?.start(hub: hub)
         do {
             let client = try await bindClient(group: group, context: context, hub: hub)
             let admin = try await HTTPListener.bind(group: group, at: configuration.adminListen, maxBody: 4 << 20,
@@ -52,9 +61,11 @@ public final class ShardServer: Service, Sendable {
             let server = ShardServer(context: context, hub: hub, group: group, listeners: [client, admin],
                                      logger: logger)
             logger.info("shard listening", metadata: ["shard": "\(configuration.id)", "port": "\(server.port)",
-                                                      "admin": "\(server.adminPort)", "epoch": "\(ring.epoch)"])
+                                                      "admin": "\(server.adminPort)", "epoch": "\(ring.epoch)",
+                                                      "mode": "\(configuration.mode.rawValue)"])
             return server
         } catch {
+            await bus?.close()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -73,6 +84,7 @@ public final class ShardServer: Service, Sendable {
         for listener in listeners { try? await listener.close() }
         await hub.closeAll(code: WebSocketMessageStateMachine.CloseCode.restart, reason: "restarting")
         try? await Task.sleep(for: .milliseconds(100))
+        await hub.bus?.close()
         try? await group.shutdownGracefully()
         logger.info("shard stopped", metadata: ["shard": "\(context.configuration.id)"])
     }

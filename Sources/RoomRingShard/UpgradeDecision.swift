@@ -56,6 +56,10 @@ enum UpgradeDecision {
             return .reject(.error(.misdirectedRequest, code: "not_owner",
                                   "room \(room) is not owned by shard \(shard.configuration.id)", headers: headers))
         }
+        if shard.configuration.mode == .pubsub, !shard.isBrokerReady {
+            return .reject(.error(.serviceUnavailable, code: "broker_unavailable",
+                                  "pub/sub mode: Redis is unreachable; retry shortly", headers: ["Retry-After": "1"]))
+        }
         if shard.connections >= shard.configuration.maxConnections {
             return .reject(.error(.serviceUnavailable, code: "full", "shard is at its connection limit",
                                   headers: ["Retry-After": "1"]))

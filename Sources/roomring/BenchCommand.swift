@@ -6,7 +6,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print ratios against a baseline measured in the same run.",
         discussion: "Build with `swift build -c release` first; debug builds measure the debugger-friendly code.",
-        subcommands: [Fanout.self, ProxyBenchCommand.self, RingLookup.self, Rebalance.self]
+        subcommands: [Fanout.self, ProxyBenchCommand.self, RingLookup.self, Rebalance.self, Compare.self]
     )
 
     struct RingLookup: AsyncParsableCommand {

@@ -6,11 +6,12 @@ import ServiceLifecycle
 import UnixSignals
 
 extension BalanceMode: ExpressibleByArgument {}
+extension ScalingMode: ExpressibleByArgument {}
 
 /// Proxy flags shared by `roomring proxy` and `roomring up`.
 struct ProxyOptions: ParsableArguments {
-    @Option(help: "Routing: ring (sticky: a room goes to its owner) or round-robin (pub/sub mode).")
-    var balance: BalanceMode = .ring
+    @Option(help: "Routing: ring (sticky: a room goes to its owner), round-robin or least-tunnels (pub/sub mode). Default: ring; `roomring up --mode pubsub` defaults to round-robin.")
+    var balance: BalanceMode?
 
     @Option(help: "Seconds to receive a request head before answering 408.")
     var headTimeout: Double = 5
@@ -30,8 +31,9 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "Seconds SIGTERM waits for tunnels to finish before closing them.")
     var drainTimeout: Double = 10
 
-    func configuration(listen: HostPort, admin: HostPort, token: String?, eventLoops: Int) -> ProxyConfiguration {
-        ProxyConfiguration(listen: listen, adminListen: admin, adminToken: token, balance: balance,
+    func configuration(listen: HostPort, admin: HostPort, token: String?, eventLoops: Int,
+                       defaultBalance: BalanceMode = .ring) -> ProxyConfiguration {
+        ProxyConfiguration(listen: listen, adminListen: admin, adminToken: token, balance: balance ?? defaultBalance,
                            headLimits: .init(maxHeadBytes: maxHeadBytes), headTimeout: headTimeout,
                            connectTimeout: connectTimeout, idleTunnelTimeout: idleTimeout,
                            healthInterval: healthInterval, drainTimeout: drainTimeout, eventLoops: eventLoops)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import RoomRingCore
+import RoomRingRedis
 import RoomRingShard
 import ServiceLifecycle
 import UnixSignals
@@ -16,6 +17,9 @@ struct Shard: AsyncParsableCommand {
             GET /rooms/<id>/events streams Server-Sent Events (Last-Event-ID = seq).
             The ring may not list it yet: it then owns nothing until `roomring ring add`.
             SIGTERM or Ctrl-C closes members with 1012 (reconnect now) and exits.
+            With --mode pubsub the shard serves any room: seq, history and fan-out between shards go through the
+            Redis at --redis (or $ROOMRING_REDIS_URL). While Redis is unreachable /readyz answers 503, new joins get
+            503, chats get an error frame (no ack, so clients resend), and the shard recovers when Redis returns.
             """
     )
 
@@ -67,6 +71,12 @@ struct Shard: AsyncParsableCommand {
     @Option(help: "Seconds a room this shard just gained waits for its previous owner's state.")
     var handoffWait: Double = 5
 
+    @Option(help: "Scaling design: sticky (this shard serves the rooms it owns on the ring) or pubsub (any room, through Redis).")
+    var mode: ScalingMode = .sticky
+
+    @Option(help: "Redis for pub/sub mode: redis://[[user]:password@]host[:port][/db] (default: $ROOMRING_REDIS_URL, else redis://127.0.0.1:6379).")
+    var redis: String?
+
     @Option(help: """
         Seconds a member's deliveries may wait to go out together (0 = at once). A few milliseconds (0.005) cut         the system calls of a busy room's fan-out several-fold, for that much added latency.
         """)
@@ -82,6 +92,16 @@ struct Shard: AsyncParsableCommand {
     var bodyTimeout: Double = 10
 
     @OptionGroup var server: ServerOptions
+
+    func validate() throws {
+        if redis != nil, mode != .pubsub { throw ValidationError("--redis is only used with --mode pubsub") }
+        do { _ = try RedisURL(parsing: resolvedRedis) } catch { throw ValidationError("--redis: \(error)") }
+    }
+
+    var resolvedRedis: String {
+        redis ?? ProcessInfo.processInfo.environment["ROOMRING_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "redis://127.0.0.1:6379"
+    }
 
     func run() async throws {
         guard (0...1).contains(writeDelay) else { throw ValidationError("--write-delay must be between 0 and 1 second") }
@@ -103,10 +123,14 @@ struct Shard: AsyncParsableCommand {
         shardConfiguration.publishToken = publishToken
             ?? ProcessInfo.processInfo.environment["ROOMRING_PUBLISH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         shardConfiguration.bodyTimeout = bodyTimeout
+        shardConfiguration.mode = mode
+        shardConfiguration.redisURL = resolvedRedis
         if document.epoch > file.epoch {
             logger.notice("ring epoch \(document.epoch) taken from a peer shard (the file has \(file.epoch))")
         }
-        if document.shard(id: id) == nil {
+        if mode == .pubsub {
+            logger.notice("pub/sub mode: any room, through Redis", metadata: ["redis": "\((try? RedisURL(parsing: resolvedRedis))?.description ?? "?")"])
+        } else if document.shard(id: id) == nil {
             logger.notice("this shard is not in the ring yet; it owns no rooms until `roomring ring add`")
         }
         let shard = try await ShardServer.start(configuration: shardConfiguration, ring: document, logger: logger)

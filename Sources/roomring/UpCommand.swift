@@ -4,6 +4,7 @@ import Logging
 import RoomRingClient
 import RoomRingCore
 import RoomRingProxy
+import RoomRingRedis
 import ServiceLifecycle
 import UnixSignals
 
@@ -17,6 +18,9 @@ struct Up: AsyncParsableCommand {
             (it asks for the admin token). Ctrl-C or SIGTERM stops everything gracefully.
             A shard that exits unexpectedly is reported and restarted (up to 5 times); its rooms come back
             empty and reconnecting clients are told so (hello.resumed = false).
+            With --mode pubsub every shard serves every room through Redis and the proxy balances round-robin:
+            the Redis at --redis is used, or else a redis-server child is started on a free loopback port (when
+            one is installed) and stopped with the fleet. The banner says which.
             """
     )
 
@@ -29,8 +33,11 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Proxy admin port, or host:port.")
     var adminPort: String = "8081"
 
-    @Option(help: "Scaling design: sticky (rooms pinned to their ring owner).")
-    var mode: String = "sticky"
+    @Option(help: "Scaling design: sticky (rooms pinned to their ring owner) or pubsub (any shard, through Redis).")
+    var mode: ScalingMode = .sticky
+
+    @Option(help: "Redis for pub/sub mode (default: start a redis-server child on a free port).")
+    var redis: String?
 
     @Option(help: "First shard client port; shard i listens on base+i-1.")
     var shardBasePort: Int = 9001
@@ -57,8 +64,9 @@ struct Up: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...64).contains(shards) else { throw ValidationError("--shards must be between 1 and 64") }
-        guard mode == "sticky" else {
-            throw ValidationError("--mode \(mode): only sticky mode is available in this version")
+        if let redis {
+            guard mode == .pubsub else { throw ValidationError("--redis is only used with --mode pubsub") }
+            do { _ = try RedisURL(parsing: redis) } catch { throw ValidationError("--redis: \(error)") }
         }
     }
 
@@ -75,34 +83,69 @@ struct Up: AsyncParsableCommand {
         let ringPath = directory.appendingPathComponent("ring.json").path
         try ring.encoded().write(to: URL(fileURLWithPath: ringPath))
 
+        // Pub/sub mode: the given Redis, or a child redis-server of our own.
+        var redisChild: RedisServerProcess?
+        var redisLine: String?
+        var environment = ["ROOMRING_ADMIN_TOKEN": token]
+        if mode == .pubsub {
+            let url: RedisURL
+            if let redis {
+                url = try RedisURL(parsing: redis)
+                redisLine = "\(url)   (given with --redis)"
+            } else {
+                guard RedisServerProcess.locate() != nil else {
+                    throw ValidationError("""
+                        --mode pubsub needs Redis: pass --redis redis://HOST:PORT, or install redis-server \
+                        (apt-get install redis-server) and `roomring up` starts one
+                        """)
+                }
+                let child = try await RedisServerProcess.start()
+                redisChild = child
+                url = child.url
+                redisLine = "\(url)   (redis-server child, pid \(child.pid.map(String.init) ?? "?"), no persistence)"
+            }
+            // Through the environment, so a password never shows in the shards' command lines.
+            environment["ROOMRING_REDIS_URL"] = redis ?? "redis://127.0.0.1:\(url.port)"
+        }
         var children: [ChildSpec] = ring.shards.map { shard in
             ChildSpec(name: shard.id, arguments: ["shard", "--id", shard.id, "--ring", ringPath,
                                                   "--port", shard.address, "--admin-port", shard.admin,
                                                   "--event-loops", String(shardEventLoops), "--log-level", logLevel,
-                                                  "--log-format", logFormat.rawValue],
+                                                  "--log-format", logFormat.rawValue, "--mode", mode.rawValue],
                       readyURL: HostPort(shard.address)!)
         }
         children.sort { $0.name < $1.name }
-        var environment = ["ROOMRING_ADMIN_TOKEN": token]
         // Through the environment, like the admin token, so it does not show in the process list.
         if let publishToken { environment["ROOMRING_PUBLISH_TOKEN"] = publishToken }
         let supervisor = Supervisor(children: children, environment: environment, logger: logger)
-        try await supervisor.startAll()
+        do {
+            try await supervisor.startAll()
+        } catch {
+            await supervisor.stopAll()
+            redisChild?.stop()
+            throw error
+        }
         let proxyConfiguration = proxy.configuration(listen: try parseAddress(port), admin: try parseAddress(adminPort),
-                                                     token: token, eventLoops: 1)
+                                                     token: token, eventLoops: 1,
+                                                     defaultBalance: mode == .pubsub ? .roundRobin : .ring)
         let proxyServer: ProxyServer
         do {
             proxyServer = try await ProxyServer.start(configuration: proxyConfiguration, ring: ring, logger: logger)
         } catch {
             await supervisor.stopAll()
+            redisChild?.stop()
             throw ValidationError("the proxy could not listen on \(port) / \(adminPort): \(error)")
         }
         // Written unbuffered: scripts and tests wait for the banner on a pipe.
         FileHandle.standardOutput.write(Data((Self.banner(ring: ring, token: token, ringPath: ringPath,
-                                                          proxy: proxyConfiguration) + "\n").utf8))
-        // Services stop in reverse order: the proxy drains first, then the shards.
-        let group = ServiceGroup(configuration: .init(services: [.init(service: supervisor), .init(service: proxyServer)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                                                          proxy: proxyConfiguration, mode: mode,
+                                                          redis: redisLine) + "\n").utf8))
+        // Services stop in reverse order: the proxy drains first, then the shards, then our Redis.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let redisChild { services.append(.init(service: RedisChild(process: redisChild))) }
+        services += [.init(service: supervisor), .init(service: proxyServer)]
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
         try await group.run()
     }
 
@@ -110,18 +153,32 @@ struct Up: AsyncParsableCommand {
         (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 
-    static func banner(ring: RingDocument, token: String, ringPath: String, proxy: ProxyConfiguration) -> String {
-        var lines = ["", "RoomRing is up (\(ring.shards.count) shards, ring epoch \(ring.epoch))", ""]
+    static func banner(ring: RingDocument, token: String, ringPath: String, proxy: ProxyConfiguration,
+                       mode: ScalingMode = .sticky, redis: String? = nil) -> String {
+        let design = mode == .pubsub ? "pub/sub mode, proxy \(proxy.balance.rawValue)" : "sticky mode"
+        var lines = ["", "RoomRing is up (\(ring.shards.count) shards, ring epoch \(ring.epoch), \(design))", ""]
         lines.append("  chat page     http://\(proxy.listen)/")
         lines.append("  WebSocket     ws://\(proxy.listen)/rooms/<room>?name=<you>")
         lines.append("  dashboard     http://\(proxy.adminListen)/admin#token=\(token)")
         lines.append("  proxy admin   http://\(proxy.adminListen)/shards   (Authorization: Bearer <token>)")
         lines.append("  admin token   \(token)")
         lines.append("  ring file     \(ringPath)")
+        if let redis { lines.append("  redis         \(redis)") }
         lines.append("")
         lines.append(RingTable.render(ring))
+        if mode == .pubsub { lines.append("  (pub/sub mode: every shard serves every room; shares apply to sticky routing only)\n") }
         lines.append("Ctrl-C stops everything.")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The `redis-server` child of `roomring up --mode pubsub`, stopped after the shards.
+struct RedisChild: Service {
+    let process: RedisServerProcess
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        process.stop()
     }
 }
 

@@ -8,9 +8,9 @@ import RoomRingShard
 
 /// `GET /rooms/<id>/events`: Server-Sent Events that are room members like WebSocket connections.
 @Suite(.serialized) struct EventStreamTests {
-    @Test(.timeLimit(.minutes(1)))
-    func liveChatsArriveAsEventsWithTheirSeqAsId() async throws {
-        try await TestShard.with(eventLoops: 2) { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func liveChatsArriveAsEventsWithTheirSeqAsId(mode: ScalingMode) async throws {
+        try await TestShard.with(eventLoops: 2, mode: mode) { shard in
             let stream = try await shard.events("live")
             #expect(stream.header("Content-Type")?.hasPrefix("text/event-stream") == true)
             #expect(stream.header("Cache-Control") == "no-cache")
@@ -34,9 +34,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func lastEventIDReplaysWhatWasMissed() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func lastEventIDReplaysWhatWasMissed(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             for i in 1...4 { _ = try await shard.publish("replay", PublishRequest(message: "m\(i)").encoded()) }
             let resumed = try await shard.events("replay", lastEventID: "2")
             #expect(try await resumed.hello().resumed)
@@ -65,9 +65,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func aStreamIsAMemberWithHeartbeatsAndLeavesWhenClosed() async throws {
-        try await TestShard.with(configure: { $0.eventStreamHeartbeat = 0.2 }) { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func aStreamIsAMemberWithHeartbeatsAndLeavesWhenClosed(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode, configure: { $0.eventStreamHeartbeat = 0.2 }) { shard in
             let stream = try await shard.events("beat")
             _ = try await stream.hello()
             #expect(try await eventually { try await shard.rooms().room("beat")?.members == 1 })
@@ -82,8 +82,8 @@ import RoomRingShard
             }
             #expect(comments == 2)
             await stream.close()
-            #expect(try await eventually { try await shard.rooms().room("beat")?.members == 0 })
-            #expect(try await eventually { try await shard.metric("roomring_shard_connections") == 0 })
+            #expect(try await eventually(within: .seconds(5)) { try await shard.rooms().room("beat")?.members == 0 })
+            #expect(try await eventually(within: .seconds(5)) { try await shard.metric("roomring_shard_connections") == 0 })
         }
     }
 
@@ -101,9 +101,9 @@ import RoomRingShard
         await stopping.value
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func aReaderThatStopsReadingIsDroppedAndOthersKeepReceiving() async throws {
-        try await TestShard.with(configure: { $0.maxOutboundBytes = 64 * 1024 }) { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func aReaderThatStopsReadingIsDroppedAndOthersKeepReceiving(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode, configure: { $0.maxOutboundBytes = 64 * 1024 }) { shard in
             let reader = try await shard.events("slow-sse")
             _ = try await reader.hello()
             let stalled = try await StalledStream.open(port: shard.port, path: "/rooms/slow-sse/events")

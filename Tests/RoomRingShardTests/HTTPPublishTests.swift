@@ -6,9 +6,9 @@ import RoomRingShard
 
 /// `POST /rooms/<id>/messages` (publish) and `GET /rooms/<id>/messages?since=` (polling) on the client port.
 @Suite(.serialized) struct HTTPPublishTests {
-    @Test(.timeLimit(.minutes(1)))
-    func publishReturnsTheSeqAndEveryMemberGetsItWithThatSeq() async throws {
-        try await TestShard.with(eventLoops: 2) { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func publishReturnsTheSeqAndEveryMemberGetsItWithThatSeq(mode: ScalingMode) async throws {
+        try await TestShard.with(eventLoops: 2, mode: mode) { shard in
             let alice = try await shard.join("news", name: "alice")
             let bob = try await shard.join("news", name: "bob")
             _ = try await alice.hello()
@@ -36,9 +36,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func aRetriedPublishIsAnsweredWithTheOriginalSeqAndNotBroadcastTwice() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func aRetriedPublishIsAnsweredWithTheOriginalSeqAndNotBroadcastTwice(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             let member = try await shard.join("orders", name: "watcher")
             _ = try await member.hello()
             let body = PublishRequest(message: "order 17 shipped", id: "evt-17").encoded()
@@ -61,9 +61,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func pollingReturnsWhatCameAfterSince() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func pollingReturnsWhatCameAfterSince(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             for i in 1...5 { #expect(try await shard.publish("feed", PublishRequest(message: "m\(i)").encoded()).status == 201) }
             let page = try await shard.poll("feed", since: 2)
             #expect(page.room == "feed" && page.seq == 5 && page.resumed)
@@ -85,9 +85,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func pollingSaysWhenHistoryNoLongerReachesBack() async throws {
-        try await TestShard.with(configure: { $0.roomLog = .init(maxMessages: 3) }) { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func pollingSaysWhenHistoryNoLongerReachesBack(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode, configure: { $0.roomLog = .init(maxMessages: 3) }) { shard in
             for i in 1...6 { _ = try await shard.publish("short", PublishRequest(message: "m\(i)").encoded()) }
             let page = try await shard.poll("short", since: 1)
             #expect(page.resumed == false && page.seq == 6 && page.messages.map(\.seq) == [4, 5, 6])
@@ -128,9 +128,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func keepAliveConnectionsCarrySeveralRequests() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func keepAliveConnectionsCarrySeveralRequests(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             let body = PublishRequest(message: "one").encoded()
             let requests = "POST /rooms/ka/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-token\r\n"
                 + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"

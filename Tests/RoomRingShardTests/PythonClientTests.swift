@@ -66,10 +66,10 @@ import RoomRingShard
         return true
     }
 
-    @Test func pythonWebsocketsClient() async throws {
+    @Test(arguments: TestModes.all) func pythonWebsocketsClient(mode: ScalingMode) async throws {
         guard await Self.websocketsAvailable() else { return }
         let maxMessageBytes = 4096
-        try await TestShard.with(configure: { $0.maxMessageBytes = maxMessageBytes }) { shard in
+        try await TestShard.with(mode: mode, configure: { $0.maxMessageBytes = maxMessageBytes }) { shard in
             let script = FileManager.default.temporaryDirectory
                 .appendingPathComponent("roomring-client-\(UUID().uuidString).py")
             try Self.script.write(to: script, atomically: true, encoding: .utf8)

@@ -34,10 +34,10 @@ import RoomRingShard
         return received
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func manyRoomsManyMembersEachGetTheirRoomsMessagesOnceInOneOrder() async throws {
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func manyRoomsManyMembersEachGetTheirRoomsMessagesOnceInOneOrder(mode: ScalingMode) async throws {
         let roomCount = 20, memberCount = 10, perMember = 5
-        try await TestShard.with { shard in
+        try await TestShard.with(mode: mode) { shard in
             let rooms = try await withThrowingTaskGroup(of: (Int, [WebSocketConnection]).self) { group in
                 for r in 0..<roomCount {
                     group.addTask {
@@ -105,9 +105,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func sendersCopyCarriesTheSeqOfItsAck() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func sendersCopyCarriesTheSeqOfItsAck(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             let alice = try await shard.join("acks", name: "alice")
             let bob = try await shard.join("acks", name: "bob")
             _ = try await alice.hello()
@@ -126,10 +126,10 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func rapidSenderIsSeenInSendOrderByEveryone() async throws {
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func rapidSenderIsSeenInSendOrderByEveryone(mode: ScalingMode) async throws {
         let count = 200
-        try await TestShard.with { shard in
+        try await TestShard.with(mode: mode) { shard in
             let sender = try await shard.join("fast", name: "sender")
             var receivers: [WebSocketConnection] = []
             for i in 0..<3 { receivers.append(try await shard.join("fast", name: "rx\(i)")) }
@@ -143,9 +143,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func resentIdIsAckedWithTheOriginalSeqAndNotBroadcastAgain() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func resentIdIsAckedWithTheOriginalSeqAndNotBroadcastAgain(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             let alice = try await shard.join("dedup", name: "alice", client: "alice-phone")
             let bob = try await shard.join("dedup", name: "bob", client: "bob-laptop")
             _ = try await alice.hello()
@@ -178,10 +178,10 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func reconnectWithSinceReplaysExactlyTheMissedMessages() async throws {
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func reconnectWithSinceReplaysExactlyTheMissedMessages(mode: ScalingMode) async throws {
         let k = 3, m = 4
-        try await TestShard.with { shard in
+        try await TestShard.with(mode: mode) { shard in
             let alice = try await shard.join("resume", name: "alice")
             let bob = try await shard.join("resume", name: "bob", client: "bob")
             _ = try await alice.hello()
@@ -205,9 +205,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func resumeBeyondHistoryOrAheadOfTheRoomIsNotResumed() async throws {
-        try await TestShard.with(configure: { $0.roomLog = .init(maxMessages: 5) }) { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func resumeBeyondHistoryOrAheadOfTheRoomIsNotResumed(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode, configure: { $0.roomLog = .init(maxMessages: 5) }) { shard in
             let alice = try await shard.join("short", name: "alice")
             _ = try await alice.hello()
             for i in 1...10 { alice.sendChat("m\(i)", id: "i\(i)") }
@@ -238,9 +238,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func seedJoinIsANoOpForTheSameRoomAndRefusedForAnother() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func seedJoinIsANoOpForTheSameRoomAndRefusedForAnother(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             let member = try await shard.join("seed", name: "old")
             _ = try await member.hello()
             member.send(text: #"{"type":"join","payload":{"roomId":"seed"}}"#)
@@ -255,9 +255,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func seedEndpointNeedsAJoinBeforeChatting() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func seedEndpointNeedsAJoinBeforeChatting(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             let listener = try await shard.join("123", name: "listener")
             _ = try await listener.hello()
             let seed = try await WebSocketConnection.connect(host: "127.0.0.1", port: shard.port, path: "/ws?name=seed")
@@ -276,9 +276,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func adminRoomsListsMembersAndSeqAndDropsToZeroWhenEveryoneLeaves() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func adminRoomsListsMembersAndSeqAndDropsToZeroWhenEveryoneLeaves(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             var everyone: [WebSocketConnection] = []
             for (r, size) in [1, 2, 3].enumerated() {
                 for m in 0..<size {
@@ -307,9 +307,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func emptyRoomIsForgottenAfterItsRetention() async throws {
-        try await TestShard.with(configure: { $0.emptyRoomRetention = 0.2 }) { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func emptyRoomIsForgottenAfterItsRetention(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode, configure: { $0.emptyRoomRetention = 0.2 }) { shard in
             let member = try await shard.join("brief", name: "m", client: "m")
             _ = try await member.hello()
             member.sendChat("one", id: "1")
@@ -324,9 +324,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func emptyRoomKeepsItsHistoryWithTheDefaultRetention() async throws {
-        try await TestShard.with { shard in
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func emptyRoomKeepsItsHistoryWithTheDefaultRetention(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             let member = try await shard.join("kept", name: "m", client: "m")
             _ = try await member.hello()
             member.sendChat("one", id: "1")

@@ -4,8 +4,8 @@ import RoomRingCore
 import RoomRingShard
 
 @Suite struct ShardSmokeTests {
-    @Test func helloChatAckRoundTrip() async throws {
-        try await TestShard.with { shard in
+    @Test(arguments: TestModes.all) func helloChatAckRoundTrip(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode) { shard in
             let alice = try await shard.join("lobby", name: "alice", client: "a")
             let hello = try await alice.hello()
             #expect(hello.shard == "s1" && hello.room == "lobby" && hello.seq == 0 && hello.resumed == false)

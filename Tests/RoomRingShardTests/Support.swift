@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import RoomRingClient
 import RoomRingCore
+import RoomRingRedis
 import RoomRingShard
 
 /// In-process shards on 127.0.0.1 port 0 for tests.
@@ -13,24 +14,44 @@ enum TestShard {
     }
 
     /// Starts a shard; `configure` adjusts limits. Stop it with `await shard.shutdown()`.
-    static func start(id: String = "s1", ring: RingDocument? = nil, eventLoops: Int = 2,
+    /// In pub/sub mode it uses the Redis at `redis` and is ready (`/readyz`) when this returns.
+    static func start(id: String = "s1", ring: RingDocument? = nil, eventLoops: Int = 2, mode: ScalingMode = .sticky,
+                      redis: RedisURL? = nil,
                       configure: (inout ShardConfiguration) -> Void = { _ in }) async throws -> ShardServer {
         var configuration = ShardConfiguration(id: id, listen: HostPort(host: "127.0.0.1", port: 0),
                                                adminListen: HostPort(host: "127.0.0.1", port: 0),
                                                adminToken: "test-token", eventLoops: eventLoops)
         configuration.messagesPerSecond = 10_000
         configuration.messageBurst = 10_000
+        configuration.mode = mode
+        if let redis { configuration.redisURL = "redis://\(redis.host):\(redis.port)" }
         configure(&configuration)
         var logger = Logger(label: "test.shard.\(id)")
         logger.logLevel = .warning
-        return try await ShardServer.start(configuration: configuration, ring: ring ?? soloRing(id), logger: logger)
+        let shard = try await ShardServer.start(configuration: configuration, ring: ring ?? soloRing(id), logger: logger)
+        if mode == .pubsub {
+            let ready = try await eventually(within: .seconds(10)) {
+                (try? await shard.http("GET", "/readyz").status) == 200
+            }
+            guard ready else {
+                await shard.shutdown()
+                throw TestFailure("pub/sub shard \(id) did not become ready")
+            }
+        }
+        return shard
     }
 
-    /// Runs `body` with a started shard and always shuts it down.
-    static func with<T>(id: String = "s1", ring: RingDocument? = nil, eventLoops: Int = 2,
+    /// Runs `body` with a started shard and always shuts it down. In pub/sub mode without `redis`, a
+    /// `redis-server` is started for the shard on a free port and killed afterwards.
+    static func with<T>(id: String = "s1", ring: RingDocument? = nil, eventLoops: Int = 2, mode: ScalingMode = .sticky,
+                        redis: RedisURL? = nil,
                         configure: (inout ShardConfiguration) -> Void = { _ in },
                         _ body: (ShardServer) async throws -> T) async throws -> T {
-        let shard = try await start(id: id, ring: ring, eventLoops: eventLoops, configure: configure)
+        var own: RedisServerProcess?
+        if mode == .pubsub, redis == nil { own = try await RedisServerProcess.start() }
+        defer { own?.kill() }
+        let shard = try await start(id: id, ring: ring, eventLoops: eventLoops, mode: mode, redis: redis ?? own?.url,
+                                    configure: configure)
         do {
             let result = try await body(shard)
             await shard.shutdown()
@@ -40,6 +61,21 @@ enum TestShard {
             throw error
         }
     }
+}
+
+/// The scaling modes the protocol suites run in: pub/sub only where `redis-server` is installed (`.ci/run`
+/// installs it); elsewhere those cases are left out and the reason is printed once.
+enum TestModes {
+    static let all: [ScalingMode] = {
+        guard RedisServerProcess.locate() != nil else {
+            print("RoomRingShardTests: pub/sub mode cases skipped: redis-server is not installed (apt-get install redis-server)")
+            return [.sticky]
+        }
+        return [.sticky, .pubsub]
+    }()
+
+    /// Just pub/sub (empty, with the reason printed, without `redis-server`).
+    static var pubsub: [ScalingMode] { all.filter { $0 == .pubsub } }
 }
 
 extension ShardServer {

@@ -147,6 +147,9 @@ export function connect(url, options = {}) {
           break;
         }
         case "error":
+          // Pub/sub mode while Redis is unreachable: the message was refused, not lost; resend shortly (the
+          // shard drops duplicates by (client, id), so resending everything unacknowledged is safe).
+          if (p.code === "broker_unavailable") scheduleResend();
           try { onError({ code: p.code, message: p.message }); }
           catch (error) { console.error("roomring onError:", error); }
           break;
@@ -176,6 +179,15 @@ export function connect(url, options = {}) {
     };
     // Errors are followed by a close event, which does the reconnecting.
     ws.onerror = () => {};
+  }
+
+  let resendTimer = null;
+  function scheduleResend() {
+    if (resendTimer !== null) return;
+    resendTimer = setTimeout(() => {
+      resendTimer = null;
+      if (!closed && ready && socket?.readyState === OPEN) for (const entry of outbox) transmit(entry);
+    }, 300 + Math.random() * 700);
   }
 
   function retry(quick, reason) {
@@ -213,6 +225,7 @@ export function connect(url, options = {}) {
       if (closed) return;
       closed = true;
       clearTimeout(timer);
+      clearTimeout(resendTimer);
       globalThis.removeEventListener?.("online", online);
       const ws = socket;
       socket = null;

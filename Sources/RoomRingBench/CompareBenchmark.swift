@@ -1,0 +1,210 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import NIOCore
+import NIOPosix
+import RoomRingClient
+import RoomRingCore
+import RoomRingRedis
+
+/// How `roomring bench compare` runs: the fanout workload (R rooms × M members, one sender per room, a swept
+/// offered rate) against N shards in sticky mode and N shards in pub/sub mode on one Redis.
+public struct CompareOptions: Sendable {
+    /// Shards per fleet.
+    public var shards = 2
+    public var rooms = 50
+    public var members = 20
+    public var rates = [1000, 2000, 4000, 6000]
+    public var duration = 5.0
+    public var warmup = 1.0
+    public var repeats = 3
+    public var messageBytes = 64
+    /// Designs to compare, interleaved in this order within each repetition.
+    public var modes: [ScalingMode] = [.sticky, .pubsub]
+    /// CPU the servers (shards and Redis) are pinned to, nil to leave them unpinned.
+    public var serverCPU: Int? = 0
+    /// CPU the generator is pinned to, nil to leave it unpinned.
+    public var generatorCPU: Int? = 1
+    /// Latency bound of the sustained rate (p99, ms) and the share of deliveries it needs.
+    public var p99LimitMs = 50.0
+    public var deliveredFraction = 0.95
+
+    public init() {}
+}
+
+/// One measured step of `bench compare`.
+public struct CompareResult: Sendable {
+    public var mode: ScalingMode
+    public var rate: Int
+    public var repetition: Int
+    public var sample: FanoutSample?
+}
+
+/// `roomring bench compare`: sticky vs pub/sub on the same workload, each a fresh fleet per step, members
+/// connecting straight to the shards (the proxy is the same in both designs, so it is left out): in sticky mode
+/// every member of a room connects to the room's ring owner; in pub/sub mode a room's members are spread over every
+/// shard, so each chat crosses Redis once and is delivered by every shard.
+public enum CompareBenchmark {
+    /// Runs every step and returns the report; `progress` gets a line per event.
+    public static func run(_ options: CompareOptions, progress: @escaping @Sendable (String) -> Void) async throws
+        -> CompareReport
+    {
+        var options = options
+        var notes: [String] = []
+        if options.modes.contains(.pubsub), RedisServerProcess.locate() == nil {
+            options.modes.removeAll { $0 == .pubsub }
+            notes.append("pub/sub mode skipped: redis-server is not installed (apt-get install redis-server).")
+            progress(notes.last!)
+        }
+        guard !options.modes.isEmpty else { throw FanoutError("no design left to measure") }
+        let connections = options.rooms * options.members
+        let files = FanoutAffinity.raiseFileLimit()
+        guard files > connections + 256 else {
+            throw FanoutError("\(connections) connections need more open files than the limit of \(files) (ulimit -n)")
+        }
+        let allowed = FanoutAffinity.allowed()
+        let wanted = [options.serverCPU, options.generatorCPU].compactMap { $0 }
+        if !(wanted.allSatisfy(allowed.contains) && Set(wanted).count == wanted.count) {
+            notes.append("CPU pinning off: this process may use CPUs \(allowed); results measure the scheduler too.")
+            options.serverCPU = nil
+            options.generatorCPU = nil
+        } else if let cpu = options.generatorCPU {
+            FanoutAffinity.pin(pid: getpid(), cpu: cpu)
+        }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("roomring-compare-\(getpid())")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        // One event loop thread: it does all the generator's work, on the generator's core.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+        var results: [CompareResult] = []
+        let steps = options.repeats * options.rates.count * options.modes.count
+        var step = 0
+        for repetition in 1...options.repeats {
+            for rate in options.rates {
+                for mode in options.modes {
+                    step += 1
+                    let label = "[\(step)/\(steps)] rep \(repetition) \(mode.rawValue) @ \(rate)/s"
+                    let workload = FanoutWorkload(rooms: options.rooms, members: options.members, rate: rate,
+                                                  warmup: options.warmup, duration: options.duration,
+                                                  messageBytes: options.messageBytes)
+                    do {
+                        let sample = try await runStep(mode, workload, options: options, scratch: scratch,
+                                                       group: group) { progress("\(label): \($0)") }
+                        progress("\(label): " + FanoutReport.stepLine(sample, expected: Double(rate * options.members)))
+                        results.append(CompareResult(mode: mode, rate: rate, repetition: repetition, sample: sample))
+                    } catch {
+                        results.append(CompareResult(mode: mode, rate: rate, repetition: repetition, sample: nil))
+                        notes.append("\(label) failed: \(error)")
+                        progress("\(label): FAILED: \(error)")
+                    }
+                }
+            }
+        }
+        try? await group.shutdownGracefully()
+        return CompareReport(options: options, results: results, notes: notes)
+    }
+
+    /// A running fleet: its shards (and Redis), and where each member connects.
+    private struct Fleet {
+        var shards: [FanoutServerProcess]
+        var redis: RedisServerProcess?
+        var route: @Sendable (Int, Int) -> Int
+
+        func stop() async {
+            for shard in shards { await shard.stop() }
+            redis?.stop()
+        }
+    }
+
+    private static func runStep(_ mode: ScalingMode, _ workload: FanoutWorkload, options: CompareOptions,
+                                scratch: URL, group: MultiThreadedEventLoopGroup,
+                                progress: @escaping @Sendable (String) -> Void) async throws -> FanoutSample {
+        let fleet = try await start(mode, options: options, scratch: scratch, group: group)
+        do {
+            for shard in fleet.shards { try await waitReady(shard, cpu: options.serverCPU) }
+            let cores = options.serverCPU.flatMap { s in options.generatorCPU.map { (server: s, generator: $0) } }
+            let sample = try await FanoutGenerator.run(workload, host: "127.0.0.1", route: fleet.route,
+                                                       serverPIDs: fleet.shards.map(\.pid), brokerPID: fleet.redis?.pid,
+                                                       cores: cores, loop: group.next(), progress: progress)
+            guard fleet.shards.allSatisfy(\.isRunning) else { throw FanoutError("a shard exited during the run") }
+            await fleet.stop()
+            return sample
+        } catch {
+            await fleet.stop()
+            throw error
+        }
+    }
+
+    /// Polls `/readyz` (a WebSocket probe would be refused with 421 by a sticky shard that does not own the room).
+    private static func waitReady(_ shard: FanoutServerProcess, cpu: Int?) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            guard shard.isRunning else { throw FanoutError("\(shard.name) exited while starting") }
+            if let response = try? await HTTPClient.request("GET", host: "127.0.0.1", port: shard.port, path: "/readyz",
+                                                            timeout: .seconds(1)),
+                response.status == 200
+            {
+                if let cpu, FanoutTools.find("taskset") == nil { FanoutAffinity.pin(pid: shard.pid, cpu: cpu) }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw FanoutError("\(shard.name) was not ready within 30 s")
+    }
+
+    private static func start(_ mode: ScalingMode, options: CompareOptions, scratch: URL,
+                              group: MultiThreadedEventLoopGroup) async throws -> Fleet {
+        var redis: RedisServerProcess?
+        if mode == .pubsub {
+            let server = try await RedisServerProcess.start()
+            if let cpu = options.serverCPU, let pid = server.pid { FanoutAffinity.pin(pid: pid, cpu: cpu) }
+            redis = server
+        }
+        var ports: [(client: Int, admin: Int)] = []
+        for _ in 0..<options.shards {
+            ports.append((try await FanoutTools.freePort(group: group), try await FanoutTools.freePort(group: group)))
+        }
+        let document = RingDocument(epoch: 1, shards: ports.enumerated().map { i, port in
+            .init(id: "s\(i + 1)", address: "127.0.0.1:\(port.client)", admin: "127.0.0.1:\(port.admin)")
+        })
+        let ringFile = scratch.appendingPathComponent("ring-\(mode.rawValue).json")
+        try document.encoded().write(to: ringFile)
+        var shards: [FanoutServerProcess] = []
+        do {
+            for (i, port) in ports.enumerated() {
+                var arguments = ["shard", "--id", "s\(i + 1)", "--ring", ringFile.path, "--port", String(port.client),
+                                 "--admin-port", String(port.admin), "--rate", "1000000", "--burst", "1000000",
+                                 "--joins-per-second", "100000", "--event-loops", "1", "--log-level", "warning",
+                                 "--mode", mode.rawValue]
+                if let redis { arguments += ["--redis", "redis://127.0.0.1:\(redis.port)"] }
+                shards.append(try FanoutServerProcess.launch(
+                    name: "roomring shard s\(i + 1) (\(mode.rawValue))", port: port.client,
+                    executable: FanoutTools.current, arguments: arguments,
+                    environment: ["ROOMRING_PARENT_PID": String(getpid())], cpu: options.serverCPU))
+            }
+        } catch {
+            for shard in shards { await shard.stop() }
+            redis?.stop()
+            throw error
+        }
+        let clientPorts = ports.map(\.client)
+        let route: @Sendable (Int, Int) -> Int
+        switch mode {
+        case .sticky:
+            let ring = HashRing(document)
+            let owners = (0..<options.rooms).map { room in
+                ring.owner(ofKey: "bench-\(room)").flatMap { owner in
+                    document.shards.firstIndex { $0.id == owner.id }.map { clientPorts[$0] }
+                } ?? clientPorts[0]
+            }
+            route = { room, _ in owners[room] }
+        case .pubsub:
+            route = { room, member in clientPorts[(room + member) % clientPorts.count] }
+        }
+        return Fleet(shards: shards, redis: redis, route: route)
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import RoomRingBench
+import RoomRingCore
+
+extension Bench {
+    struct Compare: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sticky vs pub/sub on the same fanout workload: a Markdown report with tables and SVG charts.",
+            discussion: """
+                Each step starts a fresh fleet of --shards shard processes of this binary (and, for pub/sub, a \
+                redis-server on a free port), opens ROOMS × MEMBERS WebSocket connections and lets the first member \
+                of every room send chats, RATE per second in total (the `bench fanout` workload). Sticky: every member \
+                of a room connects to the room's ring owner. Pub/sub: a room's members are spread over every shard, \
+                so each chat goes through Redis once and every shard delivers it. Members connect straight to the \
+                shards: the proxy is the same in both designs.
+
+                Columns: delivered/s, delivery latency p50/p99/p99.9, shard CPU seconds per 100,000 delivered \
+                messages (all shards added up), Redis CPU seconds per 100,000 (the broker's load), the generator's \
+                CPU (near 100 % the generator is the limit). Designs are interleaved within each repetition; the \
+                tables give medians. Shards and Redis run on --server-cpu, the generator on --generator-cpu.
+
+                Writes report.md, delivered.svg, p99.svg and cpu.svg to --output and prints the report.
+                Needs Debian's redis-server for the pub/sub half (skipped, with the reason, without it).
+
+                Example: roomring bench compare --rooms 50 --members 20 --rates 1000,2000,4000 --repeat 3
+                """
+        )
+
+        @Option(help: "Shards per fleet.")
+        var shards: Int = 2
+
+        @Option(help: "Rooms, each with one sender.")
+        var rooms: Int = 50
+
+        @Option(help: "Connections per room, the sender included.")
+        var members: Int = 20
+
+        @Option(help: "Offered chats per second over all rooms, comma-separated; one step each.")
+        var rates: String = "1000,2000,4000,6000"
+
+        @Option(help: "Seconds measured per step.")
+        var duration: Double = 5
+
+        @Option(help: "Seconds of sending before the measured window opens.")
+        var warmup: Double = 1
+
+        @Option(name: .customLong("repeat"), help: "Repetitions; the tables show medians over them.")
+        var repetitions: Int = 3
+
+        @Option(help: "Length of each chat's message text in bytes (at least 20).")
+        var messageBytes: Int = 64
+
+        @Option(help: "Designs to measure, comma-separated, in run order: sticky, pubsub.")
+        var modes: String = "sticky,pubsub"
+
+        @Option(help: "CPU for the shards and Redis (-1: do not pin).")
+        var serverCPU: Int = 0
+
+        @Option(help: "CPU for the load generator (-1: do not pin).")
+        var generatorCPU: Int = 1
+
+        @Option(help: "Directory for report.md and the SVG charts.")
+        var output: String = "bench-compare"
+
+        func validate() throws {
+            guard (1...16).contains(shards) else { throw ValidationError("--shards must be 1...16") }
+            guard rooms > 0, members > 0 else { throw ValidationError("--rooms and --members must be positive") }
+            guard (try? parsedRates()) != nil else { throw ValidationError("--rates must be positive integers") }
+            guard (try? parsedModes()) != nil else { throw ValidationError("--modes takes sticky and/or pubsub") }
+            guard duration > 0, warmup >= 0, repetitions > 0 else {
+                throw ValidationError("--duration and --repeat must be positive, --warmup not negative")
+            }
+            guard (20...60_000).contains(messageBytes) else { throw ValidationError("--message-bytes must be 20...60000") }
+        }
+
+        func run() async throws {
+            var options = CompareOptions()
+            options.shards = shards
+            options.rooms = rooms
+            options.members = members
+            options.rates = try parsedRates()
+            options.duration = duration
+            options.warmup = warmup
+            options.repeats = repetitions
+            options.messageBytes = messageBytes
+            options.modes = try parsedModes()
+            options.serverCPU = serverCPU >= 0 ? serverCPU : nil
+            options.generatorCPU = generatorCPU >= 0 ? generatorCPU : nil
+            #if DEBUG
+            print("warning: this is a debug build; build with `swift build -c release` for meaningful numbers")
+            #endif
+            let report = try await CompareBenchmark.run(options) { line in print(line) }
+            let directory = URL(fileURLWithPath: output)
+            try report.write(to: directory)
+            print(report.markdown)
+            print("wrote \(directory.appendingPathComponent("report.md").path) and \(report.charts.count) SVG charts")
+        }
+
+        private func parsedRates() throws -> [Int] {
+            let values = rates.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("bad --rates") }
+            return values.map { $0! }
+        }
+
+        private func parsedModes() throws -> [ScalingMode] {
+            let values = modes.split(separator: ",").map { ScalingMode(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw ValidationError("bad --modes") }
+            return values.map { $0! }
+        }
+    }
+}
