@@ -14,8 +14,9 @@ final class LoopHub {
     private var admitted: [RoomID: [MemberID: any RoomMember]] = [:]
     private var nextMember: UInt64 = 1
     private var sweepTask: RepeatedTask?
-    /// Rooms with deliveries written but not flushed, each waiting for its `writeDelay` flush.
-    private var flushingRooms: Set<RoomID> = []
+    /// Members with deliveries written but not flushed, while a `writeDelay` flush is scheduled.
+    private var awaitingFlush: [any RoomMember] = []
+    private var flushScheduled = false
 
     init(index: Int) { self.index = index }
 
@@ -89,29 +90,33 @@ final class LoopHub {
                 members[id]?.close(code: code, reason: reason, force: false)
             }
         }
-        if let local = admitted[room] { flush(room: room, local.values) }
+        if let local = admitted[room] { flush(local.values) }
         hub?.context.metrics.messagesOut.increment(by: Int64(delivered))
     }
 
-    /// Flushes at once, or, with a write delay, once the delay has passed since the room's first unflushed batch:
-    /// every batch of the room until then leaves in the same write. Timed per room, not per loop, so that rooms
-    /// flush spread over time rather than all members of the loop in one burst.
-    private func flush(room: RoomID, _ local: Dictionary<MemberID, any RoomMember>.Values) {
+    /// Flushes at once, or, with a write delay, once the delay has passed: every batch that reaches a member until
+    /// then leaves in the same write.
+    private func flush(_ local: Dictionary<MemberID, any RoomMember>.Values) {
         guard let hub, hub.context.configuration.writeDelay > 0 else {
             for member in local { member.flushDeliveries() }
             return
         }
-        guard flushingRooms.insert(room).inserted else { return }
+        awaitingFlush.append(contentsOf: local)
+        guard !flushScheduled else { return }
+        flushScheduled = true
         let loop = hub.loops[index]
         let bound = NIOLoopBound(self, eventLoop: loop)
         loop.scheduleTask(in: .nanoseconds(Int64(hub.context.configuration.writeDelay * 1e9))) {
-            bound.value.flushDelayed(room)
+            bound.value.flushAwaiting()
         }
     }
 
-    private func flushDelayed(_ room: RoomID) {
-        flushingRooms.remove(room)
-        for member in admitted[room]?.values ?? [:].values { member.flushDeliveries() }
+    private func flushAwaiting() {
+        let members = awaitingFlush
+        awaitingFlush.removeAll(keepingCapacity: true)
+        flushScheduled = false
+        // A member listed twice flushes an empty buffer the second time: no write.
+        for member in members { member.flushDeliveries() }
     }
 
     /// `payload` framed once as a server text frame: every member then writes the same buffer (no copy, no
