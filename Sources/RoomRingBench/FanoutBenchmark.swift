@@ -31,8 +31,6 @@ public struct FanoutOptions: Sendable {
     public var repeats = 3
     /// Length of each chat's `message` text (the send timestamp and padding).
     public var messageBytes = 64
-    /// The shard's `--write-delay` (seconds): deliveries that may wait to share a write.
-    public var shardWriteDelay = 0.0
     /// Servers to compare, interleaved in this order within each repetition.
     public var targets: [FanoutTarget] = [.roomring, .node]
     /// CPU the servers are pinned to, nil to leave them unpinned.
@@ -195,8 +193,7 @@ public enum FanoutBenchmark {
                 name: "roomring shard", port: port, executable: FanoutTools.current,
                 arguments: ["shard", "--id", "s1", "--ring", ring.path, "--port", String(port),
                             "--admin-port", String(admin),
-                            "--rate", "1000000", "--burst", "1000000", "--event-loops", "1", "--log-level", "warning",
-                            "--write-delay", String(options.shardWriteDelay)],
+                            "--rate", "1000000", "--burst", "1000000", "--event-loops", "1", "--log-level", "warning"],
                 environment: parent, cpu: options.serverCPU)
         case .node:
             guard let node = FanoutTools.find("node"), let script = FanoutTools.nodeServerScript() else {

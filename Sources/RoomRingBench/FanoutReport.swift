@@ -84,8 +84,6 @@ public struct FanoutReport: Sendable {
         lines.append("fanout: \(o.rooms) rooms × \(o.members) members, one sender per room, "
             + "\(o.messageBytes)-byte messages, "
             + "\(fmt(o.duration)) s windows after \(fmt(o.warmup)) s warm-up; medians of \(o.repeats) [min–max]")
-        lines.append("roomring shard --write-delay \(fmt(o.shardWriteDelay)) s"
-            + (o.shardWriteDelay > 0 ? " (deliveries may wait that long to share a write)" : " (every batch written at once)"))
         lines.append("servers on CPU \(o.serverCPU.map(String.init) ?? "any"), generator on CPU "
             + "\(o.generatorCPU.map(String.init) ?? "any"); sustained = p99 < \(fmt(o.p99LimitMs)) ms and delivered ≥ "
             + "\(Int(o.deliveredFraction * 100)) % of offered × members")

@@ -45,10 +45,6 @@ public struct ShardConfiguration: Hashable, Sendable {
     public var bodyTimeout: Double = 10
     /// Seconds between keepalive comments on a Server-Sent Events stream (default 15, under common proxy timeouts).
     public var eventStreamHeartbeat: Double = 15
-    /// Seconds a member's deliveries may wait so that several go out in one write (default 0: written at once).
-    /// A few milliseconds let a busy room's messages share one system call and one loopback/TCP segment per member,
-    /// the dominant cost of fan-out, for that much added latency.
-    public var writeDelay: Double = 0
 
     /// - Parameters:
     ///   - id: shard id.

@@ -14,9 +14,6 @@ final class LoopHub {
     private var admitted: [RoomID: [MemberID: any RoomMember]] = [:]
     private var nextMember: UInt64 = 1
     private var sweepTask: RepeatedTask?
-    /// Members with deliveries written but not flushed, while a `writeDelay` flush is scheduled.
-    private var awaitingFlush: [any RoomMember] = []
-    private var flushScheduled = false
 
     init(index: Int) { self.index = index }
 
@@ -90,33 +87,8 @@ final class LoopHub {
                 members[id]?.close(code: code, reason: reason, force: false)
             }
         }
-        if let local = admitted[room] { flush(local.values) }
+        if let local = admitted[room] { for member in local.values { member.flushDeliveries() } }
         hub?.context.metrics.messagesOut.increment(by: Int64(delivered))
-    }
-
-    /// Flushes at once, or, with a write delay, once the delay has passed: every batch that reaches a member until
-    /// then leaves in the same write.
-    private func flush(_ local: Dictionary<MemberID, any RoomMember>.Values) {
-        guard let hub, hub.context.configuration.writeDelay > 0 else {
-            for member in local { member.flushDeliveries() }
-            return
-        }
-        awaitingFlush.append(contentsOf: local)
-        guard !flushScheduled else { return }
-        flushScheduled = true
-        let loop = hub.loops[index]
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        loop.scheduleTask(in: .nanoseconds(Int64(hub.context.configuration.writeDelay * 1e9))) {
-            bound.value.flushAwaiting()
-        }
-    }
-
-    private func flushAwaiting() {
-        let members = awaitingFlush
-        awaitingFlush.removeAll(keepingCapacity: true)
-        flushScheduled = false
-        // A member listed twice flushes an empty buffer the second time: no write.
-        for member in members { member.flushDeliveries() }
     }
 
     /// `payload` framed once as a server text frame: every member then writes the same buffer (no copy, no

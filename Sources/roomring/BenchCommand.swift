@@ -77,9 +77,6 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Length of each chat's message text in bytes (send timestamp plus padding, at least 20).")
         var messageBytes: Int = 64
 
-        @Option(help: "The RoomRing shard's --write-delay in seconds (0: each batch written at once).")
-        var shardWriteDelay: Double = 0
-
         @Option(help: "Servers to measure, comma-separated, in run order: roomring, node.")
         var targets: String = "roomring,node"
 
@@ -117,7 +114,6 @@ struct Bench: AsyncParsableCommand {
             options.warmup = warmup
             options.repeats = repetitions
             options.messageBytes = messageBytes
-            options.shardWriteDelay = shardWriteDelay
             options.targets = try parsedTargets()
             options.maxOtherLoad = maxOtherLoad
             options.noisyRetries = max(0, noisyRetries)

@@ -78,11 +78,6 @@ struct Shard: AsyncParsableCommand {
     var redis: String?
 
     @Option(help: """
-        Seconds a member's deliveries may wait to go out together (0 = at once). A few milliseconds (0.005) cut         the system calls of a busy room's fan-out several-fold, for that much added latency.
-        """)
-    var writeDelay: Double = 0
-
-    @Option(help: """
         Bearer token for POST /rooms/<id>/messages (publishing from backend services) \
         (default: $ROOMRING_PUBLISH_TOKEN, else the admin token; without either, publishing is refused).
         """)
@@ -104,7 +99,6 @@ struct Shard: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard (0...1).contains(writeDelay) else { throw ValidationError("--write-delay must be between 0 and 1 second") }
         let logger = server.makeLogger(label: "roomring.shard.\(id)")
         let file = try loadRing(ring)
         let document = await newestRing(from: file, token: server.resolvedToken, skipping: id)
@@ -119,7 +113,6 @@ struct Shard: AsyncParsableCommand {
         var shardConfiguration = configuration
         shardConfiguration.joinsPerSecond = joinsPerSecond
         shardConfiguration.handoffWait = handoffWait
-        shardConfiguration.writeDelay = writeDelay
         shardConfiguration.publishToken = publishToken
             ?? ProcessInfo.processInfo.environment["ROOMRING_PUBLISH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         shardConfiguration.bodyTimeout = bodyTimeout
