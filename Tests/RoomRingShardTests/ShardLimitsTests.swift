@@ -100,7 +100,7 @@ import RoomRingShard
             while try await shard.metric("roomring_shard_slow_consumer_closes_total") < 1,
                 ContinuousClock.now < deadline
             {
-                try await round(32)
+                try await round(8)
             }
             #expect(try await shard.metric("roomring_shard_slow_consumer_closes_total") == 1,
                     "the stalled member must be closed after ~64 KiB queued")
