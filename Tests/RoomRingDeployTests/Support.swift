@@ -110,7 +110,7 @@ final class BackgroundProcess {
     var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 
     /// SIGTERM to this process id only; SIGKILL if it has not exited within `timeout`.
-    func stop(timeout: Duration = .seconds(10)) async {
+    func stop(timeout: Duration = .seconds(30)) async {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
         let deadline = ContinuousClock.now + timeout

@@ -50,12 +50,13 @@ extension ProxyTests {
                 let client = try await RawClient.connect(port: fleet.proxy.port)
                 let start = ContinuousClock.now
                 try await client.send("GET /rooms/slow HTTP/1.1\r\nHost: a\r\nX-Partial: ")
-                let (bytes, ended) = await client.readToEnd(timeout: .seconds(3))
+                let (bytes, ended) = await client.readToEnd(timeout: .seconds(5))
                 let elapsed = ContinuousClock.now - start
                 await client.close()
                 #expect(try HTTPClient.parse(bytes).status == 408)
                 #expect(ended)
-                #expect(elapsed >= .milliseconds(250) && elapsed < .seconds(2), "answered after \(elapsed)")
+                // The upper bound only catches a missing timer; a loaded machine can add seconds.
+                #expect(elapsed >= .milliseconds(250) && elapsed < .seconds(3), "answered after \(elapsed)")
                 try await fleet.expectWorkingRoundTrip()
             }
         }

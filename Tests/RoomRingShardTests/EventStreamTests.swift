@@ -82,8 +82,9 @@ import RoomRingShard
             }
             #expect(comments == 2)
             await stream.close()
-            #expect(try await eventually { try await shard.rooms().room("beat")?.members == 0 })
-            #expect(try await eventually { try await shard.metric("roomring_shard_connections") == 0 })
+            // Generous: under a full parallel run the shard may notice the close only at its next heartbeat write.
+            #expect(try await eventually(within: .seconds(15)) { try await shard.rooms().room("beat")?.members == 0 })
+            #expect(try await eventually(within: .seconds(15)) { try await shard.metric("roomring_shard_connections") == 0 })
         }
     }
 
@@ -101,7 +102,8 @@ import RoomRingShard
         await stopping.value
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    // Up to 40 s of flooding: see ShardLimitsTests.slowConsumerIsClosedWhileOthersKeepReceiving.
+    @Test(.timeLimit(.minutes(2)), arguments: TestModes.all)
     func aReaderThatStopsReadingIsDroppedAndOthersKeepReceiving(mode: ScalingMode) async throws {
         try await TestShard.with(mode: mode, configure: { $0.maxOutboundBytes = 64 * 1024 }) { shard in
             let reader = try await shard.events("slow-sse")
@@ -110,7 +112,7 @@ import RoomRingShard
             #expect(try await eventually { try await shard.rooms().room("slow-sse")?.members == 2 })
             let payload = String(repeating: "x", count: 4096)
             var sent = 0
-            let deadline = ContinuousClock.now + .seconds(20)
+            let deadline = ContinuousClock.now + .seconds(40)
             while try await shard.metric("roomring_shard_slow_consumer_closes_total") < 1, ContinuousClock.now < deadline {
                 for _ in 0..<8 {
                     sent += 1

@@ -34,7 +34,7 @@ import Testing
             for member in [alice, bob, carol, other] { _ = try await member.hello() }
             let stream = try await EventStreamConnection.connect(host: "127.0.0.1", port: shard.port,
                                                                  path: "/rooms/hall/events")
-            #expect(try await eventually(within: .seconds(3)) {
+            #expect(try await eventually(within: .seconds(10)) {
                 (try? await members(shard, "hall").count) == 3
             })
             let page = try await members(shard, "hall")
@@ -44,12 +44,12 @@ import Testing
             #expect(try await members(shard, "other").members.map(\.name) == ["dave"])
 
             await bob.close()
-            #expect(try await eventually(within: .seconds(3)) {
+            #expect(try await eventually(within: .seconds(10)) {
                 (try? await members(shard, "hall").members.map(\.name)) == ["alice", "carol"]
             })
             for member in [alice, carol, other] { await member.close() }
             await stream.close()
-            #expect(try await eventually(within: .seconds(3)) { (try? await members(shard, "hall").count) == 0 })
+            #expect(try await eventually(within: .seconds(10)) { (try? await members(shard, "hall").count) == 0 })
         }
     }
 

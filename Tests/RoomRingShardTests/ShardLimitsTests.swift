@@ -70,7 +70,9 @@ import RoomRingShard
         }
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    // Up to 40 s of flooding: the kernel's socket buffers (autotuned to megabytes) fill before the shard's queue
+    // does, and under a full parallel run (the chaos test) the flood is slow.
+    @Test(.timeLimit(.minutes(2)), arguments: TestModes.all)
     func slowConsumerIsClosedWhileOthersKeepReceiving(mode: ScalingMode) async throws {
         try await TestShard.with(mode: mode, configure: { $0.maxOutboundBytes = 64 * 1024 }) { shard in
             let reader = try await shard.join("slow", name: "reader")
@@ -94,7 +96,7 @@ import RoomRingShard
                     received += 1
                 }
             }
-            let deadline = ContinuousClock.now + .seconds(10)
+            let deadline = ContinuousClock.now + .seconds(40)
             while try await shard.metric("roomring_shard_slow_consumer_closes_total") < 1,
                 ContinuousClock.now < deadline
             {
@@ -143,7 +145,8 @@ import RoomRingShard
             let silent = try await WebSocketConnection.connect(host: "127.0.0.1", port: shard.port,
                                                                path: "/rooms/alive?name=silent", answerPings: false)
             _ = try await silent.hello()
-            let deadline = start + .seconds(3)
+            // Generous: the full suite runs many fleets at once on two cores.
+            let deadline = start + .seconds(6)
             var ended = false
             while !ended, case let remaining = deadline - ContinuousClock.now, remaining > .milliseconds(20) {
                 switch try await silent.next(timeout: remaining) {  // throws a Timeout when it stays connected
@@ -151,7 +154,7 @@ import RoomRingShard
                 default: continue
                 }
             }
-            #expect(ended, "a peer that never answers pings must be disconnected within 3 s")
+            #expect(ended, "a peer that never answers pings must be disconnected within 6 s")
             let elapsed = ContinuousClock.now - start
             #expect(elapsed >= .milliseconds(550), "closed before the dead-peer timeout: \(elapsed)")
             #expect(try await eventually { try await shard.metric("roomring_shard_connections") == 0 })

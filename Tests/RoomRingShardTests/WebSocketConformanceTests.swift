@@ -40,7 +40,7 @@ import RoomRingShard
     }
 
     /// Skips traffic until the TCP connection ends; fails the test if it does not end within `timeout`.
-    func expectDisconnect(_ connection: WebSocketConnection, timeout: Duration = .seconds(4),
+    func expectDisconnect(_ connection: WebSocketConnection, timeout: Duration = .seconds(10),
                           sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
