@@ -103,9 +103,11 @@ public enum HTTPClient {
     }
 
     /// Index of the `\r\n\r\n` that ends an HTTP head, if present.
-    public static func findHeadEnd(_ bytes: [UInt8]) -> Int? {
+    public static func findHeadEnd<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes) -> Int?
+    where Bytes.Index == Int {
         guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+        for i in bytes.startIndex...(bytes.endIndex - 4)
+        where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
             return i
         }
         return nil

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RoomRingClient
 
 /// Watches the start of the shard's answer until its head is complete, so the proxy can act on `421` + a newer
 /// `RoomRing-Epoch` before anything reaches the client. Removed as soon as the tunnel is spliced.
@@ -15,27 +16,13 @@ final class BackendHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
         var chunk = unwrapInboundIn(data)
         buffer.writeBuffer(&chunk)
         let view = buffer.readableBytesView
-        guard let end = Self.headEnd(view) else {
+        guard let end = HTTPClient.findHeadEnd(view).map({ $0 + 4 }) else {
             if view.count > Self.maxHead { report(status: nil, epoch: nil) }
             return
         }
         // Every tunnel passes here once: read the status straight from the bytes, and the headers only for a 421.
         let status = Self.status(view)
         report(status: status, epoch: status == 421 ? Self.epoch(view[view.startIndex..<end]) : nil)
-    }
-
-    /// Offset just past the blank line that ends the head, if it has arrived.
-    static func headEnd(_ bytes: ByteBufferView) -> ByteBufferView.Index? {
-        guard bytes.count >= 4 else { return nil }
-        var i = bytes.startIndex
-        while i + 3 < bytes.endIndex {
-            if bytes[i + 3] == UInt8(ascii: "\n"), bytes[i + 2] == UInt8(ascii: "\r"), bytes[i + 1] == UInt8(ascii: "\n"),
-                bytes[i] == UInt8(ascii: "\r") {
-                return i + 4
-            }
-            i += 1
-        }
-        return nil
     }
 
     /// The status of `HTTP/1.x NNN ...`, or nil when the line is not that.

@@ -194,31 +194,6 @@ extension ShardServer {
     }
 }
 
-extension WebSocketConnection {
-    /// Waits `window`; returns the first event other than a ping or pong, or nil when the connection stayed quiet.
-    func quiet(for window: Duration) async throws -> Event? {
-        let deadline = ContinuousClock.now + window
-        while true {
-            // (A tiny timeout can fire before `EventInbox.next` parks its waiter, which then waits forever.)
-            let remaining = deadline - ContinuousClock.now
-            guard remaining > .milliseconds(20) else { return nil }
-            do {
-                switch try await next(timeout: remaining) {
-                case .ping, .pong: continue
-                case let other: return other
-                }
-            } catch is EventInbox<Event>.Timeout {
-                return nil
-            }
-        }
-    }
-
-    /// Sends a chat (with an id when given).
-    func sendChat(_ message: String, id: String? = nil) {
-        send(text: ClientMessage.chat(message: message, id: id).encoded())
-    }
-}
-
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
 func eventually(within timeout: Duration = .seconds(2), every interval: Duration = .milliseconds(25),
                 _ condition: () async throws -> Bool) async throws -> Bool {
