@@ -35,6 +35,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "RoomRingCore", swiftSettings: upcoming),
+        .target(name: "RoomRingSpawn", swiftSettings: upcoming),
         .target(name: "RoomRingHTTP", dependencies: ["RoomRingCore", .product(name: "Logging", package: "swift-log")] + nio,
                 swiftSettings: upcoming),
         .target(
@@ -57,7 +58,7 @@ let package = Package(
         // only pipelined commands, one subscriber connection and reconnects.
         .target(
             name: "RoomRingRedis",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["RoomRingSpawn", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: upcoming
         ),
         .target(
@@ -76,7 +77,7 @@ let package = Package(
             name: "roomring",
             dependencies: [
                 "RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingBench",
-                "RoomRingRedis",
+                "RoomRingRedis", "RoomRingSpawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -86,9 +87,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RoomRingCLITests",
-            dependencies: ["RoomRingCore", "RoomRingClient", "RoomRingRedis"] + nio,
+            dependencies: ["RoomRingCore", "RoomRingClient", "RoomRingRedis", "RoomRingSpawn"] + nio,
             swiftSettings: upcoming
         ),
+        .testTarget(name: "RoomRingSpawnTests", dependencies: ["RoomRingSpawn"], swiftSettings: upcoming),
         .testTarget(name: "RoomRingCoreTests", dependencies: ["RoomRingCore"], swiftSettings: upcoming),
         .testTarget(name: "RoomRingBenchTests", dependencies: ["RoomRingBench", "RoomRingCore"], swiftSettings: upcoming),
         .testTarget(name: "RoomRingRedisTests", dependencies: ["RoomRingRedis"] + nio, swiftSettings: upcoming),

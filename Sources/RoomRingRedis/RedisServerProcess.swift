@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import NIOCore
 import NIOPosix
+import RoomRingSpawn
 
 /// A `redis-server` child process on a loopback port, with no persistence: for tests and for
 /// `roomring up --mode pubsub` when no Redis is given.
@@ -16,24 +17,21 @@ public final class RedisServerProcess: Sendable {
     public let executable: String
     /// The port it listens on (127.0.0.1).
     public let port: Int
-    /// The running child's pid; nil once it has exited (and been reaped).
-    private let state: Mutex<pid_t?>
+    /// The running child; nil after ``kill()`` or ``stop()``.
+    private let state: Mutex<ChildProcess?>
 
     /// `redis://127.0.0.1:<port>`.
     public var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
 
     /// The child's process id, nil when it is not running.
     public var pid: pid_t? {
-        state.withLock { pid in
-            if let running = pid, Self.reap(running, wait: false) { pid = nil }
-            return pid
-        }
+        state.withLock { child in child.flatMap { $0.isRunning ? $0.processIdentifier : nil } }
     }
 
-    private init(executable: String, port: Int, pid: pid_t) {
+    private init(executable: String, port: Int, child: ChildProcess) {
         self.executable = executable
         self.port = port
-        self.state = Mutex(pid)
+        self.state = Mutex(child)
     }
 
     /// The `redis-server` program: `$ROOMRING_REDIS_SERVER`, else the first on `PATH`, else the usual system
@@ -67,8 +65,8 @@ public final class RedisServerProcess: Sendable {
         for _ in 0..<5 {
             let chosen = try port ?? freePort()
             do {
-                let pid = try launch(executable: executable, port: chosen, arguments: arguments)
-                let server = RedisServerProcess(executable: executable, port: chosen, pid: pid)
+                let child = try launch(executable: executable, port: chosen, arguments: arguments)
+                let server = RedisServerProcess(executable: executable, port: chosen, child: child)
                 do {
                     try await server.waitUntilAnswering(timeout: timeout)
                     return server
@@ -88,49 +86,26 @@ public final class RedisServerProcess: Sendable {
     /// Starts it again on the same port (after ``kill()`` or ``stop()``), with the same arguments, and waits until
     /// it answers.
     public func restart(arguments: [String] = [], timeout: Duration = .seconds(10)) async throws {
-        let pid = try Self.launch(executable: executable, port: port, arguments: arguments)
-        state.withLock { $0 = pid }
+        let child = try Self.launch(executable: executable, port: port, arguments: arguments)
+        state.withLock { $0 = child }
         try await waitUntilAnswering(timeout: timeout)
     }
 
     /// Kills it with SIGKILL (a crash, as far as clients can tell) and waits for it to exit.
     public func kill() {
-        state.withLock { pid in
-            guard let running = pid else { return }
-            Foundation.kill(running, SIGKILL)
-            _ = Self.reap(running, wait: true)
-            pid = nil
-        }
+        guard let child = state.withLock({ state in defer { state = nil }; return state }) else { return }
+        child.signal(SIGKILL)
+        child.waitUntilExit()
     }
 
     /// Stops it with SIGTERM (SIGKILL after 5 s) and waits for it to exit.
     public func stop() {
-        state.withLock { pid in
-            guard let running = pid else { return }
-            Foundation.kill(running, SIGTERM)
-            let deadline = Date().addingTimeInterval(5)
-            while !Self.reap(running, wait: false) {
-                guard Date() < deadline else {
-                    Foundation.kill(running, SIGKILL)
-                    _ = Self.reap(running, wait: true)
-                    break
-                }
-                usleep(5_000)
-            }
-            pid = nil
-        }
-    }
-
-    /// Whether `pid` has exited (reaping it); with `wait`, blocks until it does.
-    private static func reap(_ pid: pid_t, wait: Bool) -> Bool {
-        var status: Int32 = 0
-        while true {
-            let result = waitpid(pid, &status, wait ? 0 : WNOHANG)
-            if result == pid { return true }
-            if result == 0 { return false }
-            if errno == EINTR { continue }
-            return true  // ECHILD: not our child any more (already reaped)
-        }
+        guard let child = state.withLock({ state in defer { state = nil }; return state }) else { return }
+        child.signal(SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while child.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
+        child.signal(SIGKILL)
+        child.waitUntilExit()
     }
 
     /// Sends one command on a fresh connection and returns the reply (for tests and health checks).
@@ -163,52 +138,17 @@ public final class RedisServerProcess: Sendable {
         throw RedisServerProcessError("redis-server did not answer PING on port \(port) within \(timeout)")
     }
 
-    /// Spawns the server with every signal unblocked and at its default action: a child inherits the blocked
-    /// signals of the thread that spawns it (event-loop and concurrency threads block most), and a server that
-    /// cannot receive SIGTERM cannot be stopped gracefully.
-    private static func launch(executable: String, port: Int, arguments: [String]) throws -> pid_t {
-        let argv = [executable, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    /// Nothing of ours leaks into the server (``ChildProcess`` closes every other descriptor): a socket it inherited
+    /// would stay open after we close it, and a peer would never see our FIN while the server runs.
+    private static func launch(executable: String, port: Int, arguments: [String]) throws -> ChildProcess {
+        let argv = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                     "--daemonize", "no", "--loglevel", "warning", "--dir", FileManager.default.temporaryDirectory.path]
             + arguments
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var files = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&files)
-        defer { posix_spawn_file_actions_destroy(&files) }
-        posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0)
-        // Nothing else of ours may leak into the server: a socket it inherited would stay open after we close it
-        // (a peer would never see our FIN while the server runs).
-        Self.closeFrom(3, in: &files)
-        var cArguments = argv.map { strdup($0) }
-        cArguments.append(nil)
-        defer { for argument in cArguments { free(argument) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &files, &attributes, cArguments, environ)
-        guard result == 0 else {
-            throw RedisServerProcessError("cannot start \(executable): \(String(cString: strerror(result)))")
+        do {
+            return try ChildProcess(executable: executable, arguments: argv, stdin: .null, stdout: .null)
+        } catch {
+            throw RedisServerProcessError("\(error)")
         }
-        return pid
-    }
-
-    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-
-    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34+), looked up at run time: Swift's Glibc module leaves
-    /// out the GNU extensions. Without it the child closes nothing extra (older systems).
-    private static func closeFrom(_ lowest: Int32, in files: inout posix_spawn_file_actions_t) {
-        #if os(Linux)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
-        else { return }
-        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&files, lowest)
-        #endif
     }
 
     /// A port that was free a moment ago (bound to 127.0.0.1:0, then released). Plain syscalls: no event loop to

@@ -3,6 +3,7 @@ import Logging
 import RoomRingClient
 import RoomRingCore
 import ServiceLifecycle
+import RoomRingSpawn
 import Synchronization
 
 /// One child process `roomring up` runs.
@@ -23,7 +24,7 @@ final class Supervisor: Service, Sendable {
     private let state = Mutex<State>(State())
 
     private struct State {
-        var processes: [String: Process] = [:]
+        var processes: [String: ChildProcess] = [:]
         var restarts: [String: Int] = [:]
         var stopping = false
     }
@@ -46,14 +47,13 @@ final class Supervisor: Service, Sendable {
     }
 
     private func launch(_ child: ChildSpec) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executablePath)
-        process.arguments = child.arguments
         var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
         environment["ROOMRING_PARENT_PID"] = String(getpid())
-        process.environment = environment
-        process.terminationHandler = { [weak self] process in self?.exited(child, status: process.terminationStatus) }
-        try process.run()
+        // Not Foundation's Process: its run() can crash while the in-process proxy opens and closes sockets.
+        let process = try ChildProcess(executable: Self.executablePath, arguments: child.arguments,
+                                       environment: environment, stdin: .null) { [weak self] status in
+            self?.exited(child, status: status)
+        }
         state.withLock { $0.processes[child.name] = process }
     }
 
@@ -99,12 +99,9 @@ final class Supervisor: Service, Sendable {
             state.stopping = true
             return Array(state.processes.values)
         }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while processes.contains(where: \.isRunning), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+        await withTaskGroup(of: Void.self) { group in
+            for process in processes { group.addTask { await process.terminate(grace: .seconds(10)) } }
         }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     static var executablePath: String {

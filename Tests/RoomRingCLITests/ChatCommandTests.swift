@@ -1,5 +1,6 @@
 import Foundation
 import RoomRingClient
+import RoomRingSpawn
 import RoomRingCore
 import Synchronization
 import Testing

@@ -1,10 +1,13 @@
 import Foundation
 import RoomRingClient
+import RoomRingSpawn
 import Synchronization
 
 /// Runs the built `roomring` executable as a child process, capturing its output.
 final class RoomRingProcess: Sendable {
-    let process: Process
+    let process: ChildProcess
+    /// The read end of the child's stdout and stderr; kept here, since closing it would SIGPIPE the child.
+    private let reader: FileHandle
     private let output = OutputBuffer()
 
     /// The `roomring` binary next to the test bundle (built by `swift build --build-tests` / `swift test`).
@@ -20,18 +23,29 @@ final class RoomRingProcess: Sendable {
 
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
         guard let binary = Self.binary else { throw ProcessFailure("roomring binary not found next to the tests") }
-        process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
+        // ChildProcess, not Foundation's Process: the chaos test starts shards while thousands of its clients
+        // connect and disconnect, and Process.run() can crash walking the descriptors that change under it.
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw ProcessFailure("pipe: \(String(cString: strerror(errno)))") }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        defer { close(ends[1]) }
+        reader = FileHandle(fileDescriptor: ends[0], closeOnDealloc: true)
+        reader.readabilityHandler = { [output] handle in
             let data = handle.availableData
-            if !data.isEmpty { output.append(String(decoding: data, as: UTF8.self)) }
+            if data.isEmpty {
+                handle.readabilityHandler = nil  // EOF: the child and everything it started have exited
+            } else {
+                output.append(String(decoding: data, as: UTF8.self))
+            }
         }
-        try process.run()
+        do {
+            process = try ChildProcess(executable: binary.path, arguments: arguments,
+                                       environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                                       stdout: .descriptor(ends[1]), stderr: .descriptor(ends[1]))
+        } catch {
+            reader.readabilityHandler = nil
+            throw error
+        }
     }
 
     var text: String { output.text }
@@ -49,14 +63,10 @@ final class RoomRingProcess: Sendable {
 
     /// Sends `signal` and waits for exit; returns the exit status, or nil if it did not exit in time.
     func stop(_ signal: Int32 = SIGTERM, timeout: Duration = .seconds(15)) async -> Int32? {
-        if process.isRunning { kill(process.processIdentifier, signal) }
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            return nil
-        }
-        return process.terminationStatus
+        process.signal(signal)
+        if let status = await process.waitForExit(timeout: timeout) { return status }
+        process.signal(SIGKILL)
+        return nil
     }
 }
 

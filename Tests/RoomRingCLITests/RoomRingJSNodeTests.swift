@@ -1,5 +1,6 @@
 import Foundation
 import RoomRingClient
+import RoomRingSpawn
 import Testing
 
 /// roomring.js outside the browser: Node (`/usr/bin/node`) imports the module exactly as the shard serves it and
