@@ -22,6 +22,14 @@ public struct CompareOptions: Sendable {
     public var warmup = 1.0
     public var repeats = 3
     public var messageBytes = 64
+    /// The second workload: one room of this many members (0 leaves it out), at these offered chats/s.
+    public var largeRoomMembers = 2000
+    public var largeRoomRates = [25, 50, 100]
+    /// The third: a fleet behind a proxy gains a shard and then drains one while members chat
+    /// (`rebalanceMembers` 0 leaves it out; the `roomring` binary runs the processes).
+    public var rebalanceMembers = 2000
+    public var rebalanceRooms = 200
+    public var rebalanceRate = 200.0
     /// Designs to compare, interleaved in this order within each repetition.
     public var modes: [ScalingMode] = [.sticky, .pubsub]
     /// CPU the servers (shards and Redis) are pinned to, nil to leave them unpinned.
@@ -35,8 +43,17 @@ public struct CompareOptions: Sendable {
     public init() {}
 }
 
+/// The workloads of `bench compare`.
+public enum CompareScenario: String, Sendable {
+    /// Many small rooms, one sender each.
+    case manyRooms = "many small rooms"
+    /// One room with more members than one shard comfortably serves.
+    case largeRoom = "one large room"
+}
+
 /// One measured step of `bench compare`.
 public struct CompareResult: Sendable {
+    public var scenario: CompareScenario = .manyRooms
     public var mode: ScalingMode
     public var rate: Int
     public var repetition: Int
@@ -60,7 +77,7 @@ public enum CompareBenchmark {
             progress(notes.last!)
         }
         guard !options.modes.isEmpty else { throw FanoutError("no design left to measure") }
-        let connections = options.rooms * options.members
+        let connections = max(options.rooms * options.members, options.largeRoomMembers, 2 * options.rebalanceMembers)
         let files = FanoutAffinity.raiseFileLimit()
         guard files > connections + 256 else {
             throw FanoutError("\(connections) connections need more open files than the limit of \(files) (ulimit -n)")
@@ -81,23 +98,35 @@ public enum CompareBenchmark {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
         var results: [CompareResult] = []
-        let steps = options.repeats * options.rates.count * options.modes.count
+        var plan: [(CompareScenario, Int, FanoutWorkload)] = options.rates.map { rate in
+            (.manyRooms, rate, FanoutWorkload(rooms: options.rooms, members: options.members, rate: rate,
+                                              warmup: options.warmup, duration: options.duration,
+                                              messageBytes: options.messageBytes))
+        }
+        if options.largeRoomMembers > 0 {
+            plan += options.largeRoomRates.map { rate in
+                (.largeRoom, rate, FanoutWorkload(rooms: 1, members: options.largeRoomMembers, rate: rate,
+                                                  warmup: options.warmup, duration: options.duration,
+                                                  messageBytes: options.messageBytes))
+            }
+        }
+        let steps = options.repeats * plan.count * options.modes.count
         var step = 0
         for repetition in 1...options.repeats {
-            for rate in options.rates {
+            for (scenario, rate, workload) in plan {
                 for mode in options.modes {
                     step += 1
-                    let label = "[\(step)/\(steps)] rep \(repetition) \(mode.rawValue) @ \(rate)/s"
-                    let workload = FanoutWorkload(rooms: options.rooms, members: options.members, rate: rate,
-                                                  warmup: options.warmup, duration: options.duration,
-                                                  messageBytes: options.messageBytes)
+                    let label = "[\(step)/\(steps)] rep \(repetition) \(scenario.rawValue), \(mode.rawValue) @ \(rate)/s"
                     do {
                         let sample = try await runStep(mode, workload, options: options, scratch: scratch,
                                                        group: group) { progress("\(label): \($0)") }
-                        progress("\(label): " + FanoutReport.stepLine(sample, expected: Double(rate * options.members)))
-                        results.append(CompareResult(mode: mode, rate: rate, repetition: repetition, sample: sample))
+                        progress("\(label): "
+                            + FanoutReport.stepLine(sample, expected: Double(rate * workload.members)))
+                        results.append(CompareResult(scenario: scenario, mode: mode, rate: rate,
+                                                     repetition: repetition, sample: sample))
                     } catch {
-                        results.append(CompareResult(mode: mode, rate: rate, repetition: repetition, sample: nil))
+                        results.append(CompareResult(scenario: scenario, mode: mode, rate: rate,
+                                                     repetition: repetition, sample: nil))
                         notes.append("\(label) failed: \(error)")
                         progress("\(label): FAILED: \(error)")
                     }
@@ -105,7 +134,22 @@ public enum CompareBenchmark {
             }
         }
         try? await group.shutdownGracefully()
-        return CompareReport(options: options, results: results, notes: notes)
+        var rebalance: [RebalanceOutcome] = []
+        if options.rebalanceMembers > 0 {
+            for mode in options.modes {
+                var settings = RebalanceBenchmark.Options(binary: FanoutTools.current, connections: options.rebalanceMembers,
+                                                          rooms: options.rebalanceRooms, rate: options.rebalanceRate,
+                                                          proxies: 1, workDirectory: scratch.path)
+                settings.mode = mode
+                do {
+                    rebalance.append(try await CompareRebalance.run(settings) { progress("rebalance: \($0)") })
+                } catch {
+                    notes.append("add/drain run in \(mode.rawValue) mode failed: \(error)")
+                    progress("rebalance (\(mode.rawValue)): FAILED: \(error)")
+                }
+            }
+        }
+        return CompareReport(options: options, results: results, rebalance: rebalance, notes: notes)
     }
 
     /// A running fleet: its shards (and Redis), and where each member connects.
@@ -123,7 +167,7 @@ public enum CompareBenchmark {
     private static func runStep(_ mode: ScalingMode, _ workload: FanoutWorkload, options: CompareOptions,
                                 scratch: URL, group: MultiThreadedEventLoopGroup,
                                 progress: @escaping @Sendable (String) -> Void) async throws -> FanoutSample {
-        let fleet = try await start(mode, options: options, scratch: scratch, group: group)
+        let fleet = try await start(mode, rooms: workload.rooms, options: options, scratch: scratch, group: group)
         do {
             for shard in fleet.shards { try await waitReady(shard, cpu: options.serverCPU) }
             let cores = options.serverCPU.flatMap { s in options.generatorCPU.map { (server: s, generator: $0) } }
@@ -156,7 +200,7 @@ public enum CompareBenchmark {
         throw FanoutError("\(shard.name) was not ready within 30 s")
     }
 
-    private static func start(_ mode: ScalingMode, options: CompareOptions, scratch: URL,
+    private static func start(_ mode: ScalingMode, rooms: Int, options: CompareOptions, scratch: URL,
                               group: MultiThreadedEventLoopGroup) async throws -> Fleet {
         var redis: RedisServerProcess?
         if mode == .pubsub {
@@ -196,7 +240,7 @@ public enum CompareBenchmark {
         switch mode {
         case .sticky:
             let ring = HashRing(document)
-            let owners = (0..<options.rooms).map { room in
+            let owners = (0..<rooms).map { room in
                 ring.owner(ofKey: "bench-\(room)").flatMap { owner in
                     document.shards.firstIndex { $0.id == owner.id }.map { clientPorts[$0] }
                 } ?? clientPorts[0]

@@ -6,10 +6,21 @@ import RoomRingCore
 public struct CompareReport: Sendable {
     public var options: CompareOptions
     public var results: [CompareResult]
+    /// The add-and-drain runs, one per design.
+    public var rebalance: [RebalanceOutcome] = []
     public var notes: [String]
+
+    public init(options: CompareOptions, results: [CompareResult], rebalance: [RebalanceOutcome] = [],
+                notes: [String]) {
+        self.options = options
+        self.results = results
+        self.rebalance = rebalance
+        self.notes = notes
+    }
 
     /// Medians of one design at one offered rate.
     public struct Row: Sendable {
+        public var scenario: CompareScenario = .manyRooms
         public var mode: ScalingMode
         public var rate: Int
         public var expected: Double
@@ -24,6 +35,12 @@ public struct CompareReport: Sendable {
         public var brokerCPUPer100k: Double? { median(samples.compactMap(\.brokerCPUPer100k)) }
         public var generatorCPU: Double? { median(samples.compactMap(\.generatorCPUPercent)) }
         public var problems: Int { samples.map(\.problems).max() ?? 0 }
+        /// Milliseconds at each of ``FanoutSample/cdfPercentiles``, medians over the samples.
+        public var cdf: [Double]? {
+            let full = samples.map(\.cdf).filter { $0.count == FanoutSample.cdfPercentiles.count }
+            guard !full.isEmpty else { return nil }
+            return FanoutSample.cdfPercentiles.indices.map { i in fanoutMedian(full.map { $0[i] }) }
+        }
 
         func sustained(_ options: CompareOptions) -> Bool {
             guard let delivered, let p99 else { return false }
@@ -31,22 +48,42 @@ public struct CompareReport: Sendable {
         }
     }
 
-    public var rows: [Row] {
-        options.modes.flatMap { mode in
-            options.rates.map { rate in
-                Row(mode: mode, rate: rate, expected: Double(rate * options.members),
-                    samples: results.filter { $0.mode == mode && $0.rate == rate }.compactMap(\.sample))
+    /// The many-small-rooms rows.
+    public var rows: [Row] { rows(.manyRooms) }
+
+    /// One row per design and offered rate of `scenario`; none when it did not run.
+    public func rows(_ scenario: CompareScenario) -> [Row] {
+        let (rates, members) = scenario == .manyRooms
+            ? (options.rates, options.members) : (options.largeRoomRates, options.largeRoomMembers)
+        guard results.contains(where: { $0.scenario == scenario }) else { return [] }
+        return options.modes.flatMap { mode in
+            rates.map { rate in
+                Row(scenario: scenario, mode: mode, rate: rate, expected: Double(rate * members),
+                    samples: results.filter { $0.scenario == scenario && $0.mode == mode && $0.rate == rate }
+                        .compactMap(\.sample))
             }
         }
     }
 
-    /// The highest median delivered rate `mode` sustained, and whether that was at the sweep's top rate.
-    public func sustainedRate(_ mode: ScalingMode) -> (rate: Double, isLowerBound: Bool)? {
-        let good = rows.filter { $0.mode == mode && $0.sustained(options) }
+    /// The highest median delivered rate `mode` sustained in `scenario`, and whether that was at the sweep's top.
+    public func sustainedRate(_ mode: ScalingMode, in scenario: CompareScenario = .manyRooms)
+        -> (rate: Double, isLowerBound: Bool)?
+    {
+        let all = rows(scenario)
+        let good = all.filter { $0.mode == mode && $0.sustained(options) }
         guard let best = good.max(by: { ($0.delivered ?? 0) < ($1.delivered ?? 0) }), let rate = best.delivered else {
             return nil
         }
-        return (rate, good.contains { $0.rate == options.rates.max() })
+        return (rate, good.contains { $0.rate == all.map(\.rate).max() })
+    }
+
+    /// The offered rate the latency CDF is drawn at: the highest every design sustained, else the lowest.
+    public var cdfRate: Int? {
+        let both = options.rates.filter { rate in
+            let pair = rows.filter { $0.rate == rate }
+            return !pair.isEmpty && pair.allSatisfy { $0.sustained(options) }
+        }
+        return both.max() ?? options.rates.min()
     }
 
     /// Chart files the Markdown refers to, by name.
@@ -62,7 +99,7 @@ public struct CompareReport: Sendable {
         delivered.append(SVGChart.Series(name: "offered × members", points: options.rates.map {
             (Double($0), Double($0 * options.members))
         }))
-        return [
+        var charts = [
             ("delivered.svg", SVGChart(title: "Delivered messages/s", xLabel: "offered chats/s",
                                        yLabel: "delivered/s", series: delivered).svg),
             ("p99.svg", SVGChart(title: "Delivery latency p99", xLabel: "offered chats/s", yLabel: "ms",
@@ -73,66 +110,33 @@ public struct CompareReport: Sendable {
                                      row.shardCPUPer100k.map { $0 + (row.brokerCPUPer100k ?? 0) }
                                  }).svg),
         ]
-    }
-
-    /// The Markdown report.
-    public var markdown: String {
-        var lines = ["# RoomRing: sticky vs pub/sub", ""]
-        lines.append("Workload: \(options.rooms) rooms × \(options.members) members, one sender per room, "
-            + "\(options.messageBytes)-byte messages, \(options.shards) shards per fleet; \(options.warmup) s warm-up, "
-            + "\(options.duration) s measured, medians of \(options.repeats) repetitions, designs interleaved. "
-            + "Sticky: each room's members on its ring owner. Pub/sub: each room's members spread over every shard, "
-            + "every chat through one Redis. Members connect to the shards directly (the proxy is the same in both). "
-            + (options.serverCPU.map { "Shards and Redis pinned to CPU \($0), " } ?? "Not pinned, ")
-            + (options.generatorCPU.map { "the generator to CPU \($0)." } ?? "the generator not pinned."))
-        lines.append("")
-        lines.append("| design | offered/s | expected/s | delivered/s | p50 ms | p99 ms | p99.9 ms | shard CPU s/100k "
-            + "| Redis CPU s/100k | gen CPU % | problems |")
-        lines.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-        for row in rows {
-            let cells = [row.mode.rawValue, String(row.rate), Self.int(row.expected), row.delivered.map(Self.int) ?? "–",
-                         Self.ms(row.p50), Self.ms(row.p99), Self.ms(row.p999), Self.cpu(row.shardCPUPer100k),
-                         row.mode == .pubsub ? Self.cpu(row.brokerCPUPer100k) : "–",
-                         row.generatorCPU.map(Self.int) ?? "–", String(row.problems)]
-            lines.append("| " + cells.joined(separator: " | ") + " |")
-        }
-        lines.append("")
-        lines.append("## Summary")
-        lines.append("")
-        for mode in options.modes {
-            if let sustained = sustainedRate(mode) {
-                lines.append("- \(mode.rawValue): sustained \(Self.int(sustained.rate)) deliveries/s"
-                    + (sustained.isLowerBound ? " or more (the sweep's top rate)" : "")
-                    + " (p99 < \(Self.int(options.p99LimitMs)) ms, ≥ \(Self.int(options.deliveredFraction * 100)) % delivered)")
-            } else {
-                lines.append("- \(mode.rawValue): sustained none of the offered rates")
+        if let rate = cdfRate {
+            // x in "nines" (1 = p90, 2 = p99, 3 = p99.9), so the tail gets as much room as the body.
+            let nines = FanoutSample.cdfPercentiles.map { $0 >= 100 ? 4 : -log10(1 - $0 / 100) }
+            let cdf = options.modes.compactMap { mode in
+                rows.first { $0.mode == mode && $0.rate == rate }?.cdf.map { values in
+                    SVGChart.Series(name: mode.rawValue, points: Array(zip(nines, values)))
+                }
             }
+            if !cdf.isEmpty { charts.append(("latency-cdf.svg", SVGChart(
+                title: "Delivery latency by percentile at \(rate) chats/s", xLabel: "percentile (1 = p90, 2 = p99, 3 = p99.9, 4 = p99.99)",
+                yLabel: "ms", series: cdf).svg)) }
         }
-        if options.modes.count == 2 {
-            for rate in options.rates {
-                let pair = rows.filter { $0.rate == rate }
-                guard pair.count == 2, let sticky = pair.first(where: { $0.mode == .sticky }),
-                    let pubsub = pair.first(where: { $0.mode == .pubsub }),
-                    let a = sticky.shardCPUPer100k, let b = pubsub.shardCPUPer100k, a > 0
-                else { continue }
-                let total = b + (pubsub.brokerCPUPer100k ?? 0)
-                lines.append("- at \(rate)/s offered: pub/sub costs \(String(format: "%.2f", total / a))× sticky's CPU "
-                    + "per delivered message (\(String(format: "%.2f", b / a))× in the shards alone)")
+        let large = rows(.largeRoom)
+        if !large.isEmpty {
+            var series = options.modes.map { mode in
+                SVGChart.Series(name: mode.rawValue, points: large.filter { $0.mode == mode }.compactMap { row in
+                    row.delivered.map { (Double(row.rate), $0) }
+                })
             }
+            series.append(SVGChart.Series(name: "offered × members", points: options.largeRoomRates.map {
+                (Double($0), Double($0 * options.largeRoomMembers))
+            }))
+            charts.append(("large-room.svg", SVGChart(
+                title: "One room of \(options.largeRoomMembers) members: delivered messages/s",
+                xLabel: "offered chats/s", yLabel: "delivered/s", series: series).svg))
         }
-        lines.append("")
-        lines.append("![delivered](delivered.svg)")
-        lines.append("")
-        lines.append("![p99 latency](p99.svg)")
-        lines.append("")
-        lines.append("![CPU per 100k](cpu.svg)")
-        if !notes.isEmpty {
-            lines.append("")
-            lines.append("## Notes")
-            lines.append("")
-            for note in notes { lines.append("- \(note)") }
-        }
-        return lines.joined(separator: "\n") + "\n"
+        return charts
     }
 
     /// Writes `report.md` and the charts into `directory`.

@@ -65,6 +65,12 @@ public struct FanoutSample: Sendable {
         return serverCPUSeconds / (deliveredPerSecond * windowSeconds) * 100_000
     }
 
+    /// The latency distribution: milliseconds at each of ``FanoutSample/cdfPercentiles``.
+    public var cdf: [Double] = []
+
+    /// Where the distribution is sampled for CDF charts, dense in the tail.
+    public static let cdfPercentiles: [Double] = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99]
+
     var windowSeconds: Double = 0
 }
 
@@ -137,11 +143,12 @@ enum FanoutGenerator {
                                  generator: FanoutCPU.seconds(pid: getpid()), cores: FanoutCPU.busyPerCore())
             let h = recorder.histogram
             let ms = { (percentile: Double) in Double(h.valueAtPercentile(percentile)) / 1000 }
-            let sample = FanoutSample(
+            var sample = FanoutSample(
                 sentPerSecond: 0, deliveredPerSecond: Double(recorder.delivered),
                 p50: ms(50), p99: ms(99), p999: ms(99.9), max: Double(h.max) / 1000,
                 serverCPUSeconds: nil, generatorCPUPercent: nil,
                 problems: recorder.errors + recorder.closes + recorder.drops, firstProblem: recorder.firstProblem)
+            sample.cdf = FanoutSample.cdfPercentiles.map { $0 == 0 ? Double(h.min) / 1000 : ms($0) }
             return (close, sample)
         }.futureResult.get()
 

@@ -1,6 +1,7 @@
 import Foundation
 import RoomRingClient
 import RoomRingCore
+import RoomRingRedis
 import Synchronization
 
 /// The figures of issue 4: rooms moved when a shard is added (against the ideal 1/(N+1)), and a drain under load
@@ -21,6 +22,10 @@ public enum RebalanceBenchmark {
         /// `--joins-per-second` of the shards (nil: the shard's default).
         public var joinsPerSecond: Double?
         public var workDirectory: String
+        /// Sticky (the proxy routes by ring) or pub/sub (a redis-server child, the proxy balances round robin).
+        public var mode: ScalingMode = .sticky
+        /// Also start s3, running but not in the ring, for a `ring add` during the run.
+        public var spareShard = false
 
         public init(binary: String, connections: Int = 10_000, rooms: Int = 1_000, rate: Double = 200,
                     proxies: Int = 2, joinsPerSecond: Double? = nil, workDirectory: String) {
@@ -102,26 +107,8 @@ public enum RebalanceBenchmark {
         }
         log("\(members.count) members connected in \(ContinuousClock.now - connectStart)")
 
-        // One sender per room (its first member), paced so the rooms together send `rate` chats per second.
-        let interval = Duration.milliseconds(Int64(Double(roomIDs.count) / options.rate * 1000))
-        let senders = members.prefix(roomIDs.count)
-        let sending = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for member in senders {
-                    group.addTask {
-                        try? await Task.sleep(for: .milliseconds(Int64.random(in: 0...max(1, interval.milliseconds))))
-                        var n = 0
-                        while !member.stopFlag.isSet {
-                            n += 1
-                            let text = "m\(member.index)#\(n)"
-                            guard let seq = try? await member.client.send(text) else { return }
-                            member.recorder.acked(text, seq: seq)
-                            try? await Task.sleep(for: interval)
-                        }
-                    }
-                }
-            }
-        }
+        let senders = Array(members.prefix(roomIDs.count))
+        let sending = startSending(senders, rate: options.rate)
         try await Task.sleep(for: .seconds(2))
 
         let admin = FleetAdmin(proxies: fleet.proxyAdmins, token: fleet.token, log: { _ in })
@@ -166,6 +153,29 @@ public enum RebalanceBenchmark {
             \(tally.duplicated), unacknowledged at the end \(unacked), resumed:false \(tally.resets)\
             \(caughtUp ? "" : ", NOT all members caught up")
             """
+    }
+
+    /// One sender per room (its first member), paced so the rooms together send `rate` chats per second, each
+    /// recording the seq its chats were acknowledged with; until each sender's stop flag is set.
+    static func startSending(_ senders: [DrainMember], rate: Double) -> Task<Void, Never> {
+        let interval = Duration.milliseconds(Int64(Double(senders.count) / rate * 1000))
+        return Task {
+            await withTaskGroup(of: Void.self) { group in
+                for member in senders {
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(Int64.random(in: 0...max(1, interval.milliseconds))))
+                        var n = 0
+                        while !member.stopFlag.isSet {
+                            n += 1
+                            let text = "m\(member.index)#\(n)"
+                            guard let seq = try? await member.client.send(text) else { return }
+                            member.recorder.acked(text, seq: seq)
+                            try? await Task.sleep(for: interval)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     static func waitUntil(_ what: String, timeout: Duration, log: @Sendable (String) -> Void,
@@ -245,8 +255,14 @@ final class DrainRecorder: Sendable {
         var resets = 0
         var shard: String?
         var drainStart: ContinuousClock.Instant?
+        /// Every reconnect: when the connection was lost and when the next `hello` arrived.
+        var reconnects: [(left: ContinuousClock.Instant, back: ContinuousClock.Instant)] = []
         var leftAt: ContinuousClock.Instant?
-        var reconnectTime: Duration?
+
+        /// The first reconnect that began at or after `instant`.
+        func reconnect(after instant: ContinuousClock.Instant) -> Duration? {
+            reconnects.first { $0.left >= instant }.map { $0.back - $0.left }
+        }
     }
 
     private let history = Mutex(History())
@@ -269,11 +285,12 @@ final class DrainRecorder: Sendable {
                     history.resets += 1
                 }
                 history.shard = shard
-                if let left = history.leftAt, history.reconnectTime == nil, shard == "s2" {
-                    history.reconnectTime = now - left
+                if let left = history.leftAt {
+                    history.reconnects.append((left, now))
+                    history.leftAt = nil
                 }
             case .reconnecting:
-                if history.drainStart != nil, history.leftAt == nil { history.leftAt = now }
+                if history.leftAt == nil { history.leftAt = now }
                 history.shard = nil
             case .connecting, .closed:
                 break
@@ -283,13 +300,17 @@ final class DrainRecorder: Sendable {
 
     var snapshot: History { history.withLock { $0 } }
     var connectedShard: String? { history.withLock { $0.shard } }
-    var reconnectTime: Duration? { history.withLock { $0.reconnectTime } }
+    var reconnectTime: Duration? { history.withLock { $0.drainStart.flatMap($0.reconnect(after:)) } }
+    /// Reconnects that began in `start..<end`, each with its duration.
+    func reconnects(from start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> [Duration] {
+        history.withLock { $0.reconnects.filter { $0.left >= start && $0.left < end }.map { $0.back - $0.left } }
+    }
     var lastSeq: UInt64 { history.withLock { $0.deliveries.last?.seq ?? $0.firstSeq } }
 }
 
 extension Duration {
-    fileprivate var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-    fileprivate var seconds: String { String(format: "%.2f", Double(milliseconds) / 1000) }
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+    var seconds: String { String(format: "%.2f", Double(milliseconds) / 1000) }
 }
 
 /// Two shards (s1, s2; both active) and the proxies, as child processes of `roomring`.
@@ -299,6 +320,9 @@ struct RebalanceFleet: Sendable {
     var proxyPorts: [Int]
     var proxyAdmins: [HostPort]
     var processes: [ProxyBenchProcess]
+    /// s3, running but not in the ring, when the options asked for a spare.
+    var spare: RingDocument.Shard?
+    var redis: RedisServerProcess?
 
     static func start(_ options: RebalanceBenchmark.Options, log: @Sendable (String) -> Void) async throws
         -> RebalanceFleet
@@ -310,26 +334,37 @@ struct RebalanceFleet: Sendable {
         let ringPath = options.workDirectory + "/rebalance-ring.json"
         try ring.encoded().write(to: URL(fileURLWithPath: ringPath))
         var fleet = RebalanceFleet(ring: ring, proxyPorts: [], proxyAdmins: [], processes: [])
-        let environment = ["ROOMRING_ADMIN_TOKEN": fleet.token, "ROOMRING_PARENT_PID": String(getpid())]
+        if options.spareShard {
+            fleet.spare = .init(id: "s3", address: "127.0.0.1:\(try ProxyBenchSystem.freePort())",
+                                admin: "127.0.0.1:\(try ProxyBenchSystem.freePort())")
+        }
+        var environment = ["ROOMRING_ADMIN_TOKEN": fleet.token, "ROOMRING_PARENT_PID": String(getpid())]
+        var modeArguments = ["--mode", options.mode.rawValue]
         do {
-            for shard in ring.shards {
+            if options.mode == .pubsub {
+                let redis = try await RedisServerProcess.start()
+                fleet.redis = redis
+                environment["ROOMRING_REDIS_URL"] = "redis://127.0.0.1:\(redis.port)"
+            }
+            for shard in ring.shards + (fleet.spare.map { [$0] } ?? []) {
                 let joins = options.joinsPerSecond.map { ["--joins-per-second", String($0)] } ?? []
                 let process = try ProxyBenchProcess.start(
                     name: shard.id, arguments: [options.binary, "shard", "--id", shard.id, "--ring", ringPath,
                                                 "--port", shard.address, "--admin-port", shard.admin,
                                                 "--event-loops", "1", "--log-level", "warning",
-                                                "--max-connections", "100000"] + joins,
+                                                "--max-connections", "100000"] + joins + modeArguments,
                     cpu: nil, environment: environment, logPath: options.workDirectory + "/rebalance-\(shard.id).log")
                 fleet.processes.append(process)
                 try await waitForPort(HostPort(shard.address)!.port, process: process)
             }
-            for i in 0..<max(1, options.proxies) {
+            modeArguments = options.mode == .pubsub ? ["--balance", "round-robin"] : []
+        for i in 0..<max(1, options.proxies) {
                 let port = try ProxyBenchSystem.freePort()
                 let admin = try ProxyBenchSystem.freePort()
                 let process = try ProxyBenchProcess.start(
                     name: "proxy\(i)", arguments: [options.binary, "proxy", "--ring", ringPath, "--port", String(port),
                                                    "--admin-port", String(admin), "--event-loops", "1",
-                                                   "--log-level", "warning", "--drain-timeout", "1"],
+                                                   "--log-level", "warning", "--drain-timeout", "1"] + modeArguments,
                     cpu: nil, environment: environment, logPath: options.workDirectory + "/rebalance-proxy\(i).log")
                 fleet.processes.append(process)
                 try await waitForPort(port, process: process)
@@ -340,7 +375,8 @@ struct RebalanceFleet: Sendable {
             await fleet.stop()
             throw error
         }
-        log("started s1, s2 and \(fleet.proxyPorts.count) proxies")
+        log("started s1, s2\(fleet.spare == nil ? "" : ", s3 (not in the ring)") and \(fleet.proxyPorts.count) proxies"
+            + (fleet.redis.map { " on redis-server :\($0.port)" } ?? ""))
         return fleet
     }
 
@@ -356,5 +392,6 @@ struct RebalanceFleet: Sendable {
 
     func stop() async {
         for process in processes.reversed() { await process.stop() }
+        redis?.stop()
     }
 }

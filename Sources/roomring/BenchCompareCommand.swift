@@ -6,9 +6,15 @@ import RoomRingCore
 extension Bench {
     struct Compare: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Sticky vs pub/sub on the same fanout workload: a Markdown report with tables and SVG charts.",
+            abstract: "Sticky vs pub/sub on the same workloads: a Markdown report with tables and SVG charts.",
             discussion: """
-                Each step starts a fresh fleet of --shards shard processes of this binary (and, for pub/sub, a \
+                Three workloads, each run in both designs:
+                  1. many small rooms at rising offered rates (throughput, latency percentiles and CDF, CPU);
+                  2. one room too large for one shard (--large-room-members, --large-room-rates);
+                  3. a fleet behind a proxy gains a shard and drains one while members chat (--rebalance-members): \
+                which rooms move, how many members reconnect and how fast, messages lost or duplicated.
+
+                Each step of 1 and 2 starts a fresh fleet of --shards shard processes of this binary (and, for pub/sub, a \
                 redis-server on a free port), opens ROOMS × MEMBERS WebSocket connections and lets the first member \
                 of every room send chats, RATE per second in total (the `bench fanout` workload). Sticky: every member \
                 of a room connects to the room's ring owner. Pub/sub: a room's members are spread over every shard, \
@@ -20,7 +26,11 @@ extension Bench {
                 CPU (near 100 % the generator is the limit). Designs are interleaved within each repetition; the \
                 tables give medians. Shards and Redis run on --server-cpu, the generator on --generator-cpu.
 
-                Writes report.md, delivered.svg, p99.svg and cpu.svg to --output and prints the report.
+                Workload 3 starts 2 shards, a spare s3 and a proxy (and Redis) as child processes, connects \
+                --rebalance-members RoomClients through the proxy, then runs `ring add s3` and `ring drain s1 --wait`.
+
+                Writes report.md and SVG charts (delivered, p99, cpu, latency-cdf, large-room) to --output and prints \
+                the report.
                 Needs Debian's redis-server for the pub/sub half (skipped, with the reason, without it).
 
                 Example: roomring bench compare --rooms 50 --members 20 --rates 1000,2000,4000 --repeat 3
@@ -51,6 +61,21 @@ extension Bench {
         @Option(help: "Length of each chat's message text in bytes (at least 20).")
         var messageBytes: Int = 64
 
+        @Option(help: "Members of the one large room (0: leave that workload out).")
+        var largeRoomMembers: Int = 2000
+
+        @Option(help: "Offered chats per second in the large room, comma-separated; one step each.")
+        var largeRoomRates: String = "25,50,100"
+
+        @Option(help: "Members in the add-and-drain run (0: leave it out).")
+        var rebalanceMembers: Int = 2000
+
+        @Option(help: "Rooms in the add-and-drain run.")
+        var rebalanceRooms: Int = 200
+
+        @Option(help: "Chats per second over all rooms in the add-and-drain run.")
+        var rebalanceRate: Double = 200
+
         @Option(help: "Designs to measure, comma-separated, in run order: sticky, pubsub.")
         var modes: String = "sticky,pubsub"
 
@@ -66,7 +91,14 @@ extension Bench {
         func validate() throws {
             guard (1...16).contains(shards) else { throw ValidationError("--shards must be 1...16") }
             guard rooms > 0, members > 0 else { throw ValidationError("--rooms and --members must be positive") }
-            guard (try? parsedRates()) != nil else { throw ValidationError("--rates must be positive integers") }
+            guard (try? Self.rates(rates)) != nil, (try? Self.rates(largeRoomRates)) != nil else {
+                throw ValidationError("--rates and --large-room-rates must be positive integers")
+            }
+            guard largeRoomMembers >= 0, rebalanceMembers >= 0 else {
+                throw ValidationError("--large-room-members and --rebalance-members must not be negative")
+            }
+            guard rebalanceMembers == 0 || (rebalanceRooms > 0 && rebalanceRooms <= rebalanceMembers && rebalanceRate > 0)
+            else { throw ValidationError("--rebalance-rooms must be 1...--rebalance-members, --rebalance-rate positive") }
             guard (try? parsedModes()) != nil else { throw ValidationError("--modes takes sticky and/or pubsub") }
             guard duration > 0, warmup >= 0, repetitions > 0 else {
                 throw ValidationError("--duration and --repeat must be positive, --warmup not negative")
@@ -79,7 +111,12 @@ extension Bench {
             options.shards = shards
             options.rooms = rooms
             options.members = members
-            options.rates = try parsedRates()
+            options.rates = try Self.rates(rates)
+            options.largeRoomMembers = largeRoomMembers
+            options.largeRoomRates = try Self.rates(largeRoomRates)
+            options.rebalanceMembers = rebalanceMembers
+            options.rebalanceRooms = rebalanceRooms
+            options.rebalanceRate = rebalanceRate
             options.duration = duration
             options.warmup = warmup
             options.repeats = repetitions
@@ -97,7 +134,7 @@ extension Bench {
             print("wrote \(directory.appendingPathComponent("report.md").path) and \(report.charts.count) SVG charts")
         }
 
-        private func parsedRates() throws -> [Int] {
+        private static func rates(_ rates: String) throws -> [Int] {
             let values = rates.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("bad --rates") }
             return values.map { $0! }

@@ -100,14 +100,26 @@ extension UpCommandTests {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("compare-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: directory) }
             let bench = try RoomRingProcess(["bench", "compare", "--rooms", "3", "--members", "3", "--rates", "30",
+                                             "--large-room-members", "12", "--large-room-rates", "20",
+                                             "--rebalance-members", "24", "--rebalance-rooms", "6",
+                                             "--rebalance-rate", "30",
                                              "--duration", "0.5", "--warmup", "0.2", "--repeat", "1",
                                              "--server-cpu=-1", "--generator-cpu=-1", "--output", directory.path])
-            try await bench.waitFor("SVG charts", timeout: .seconds(120))
+            try await bench.waitFor("SVG charts", timeout: .seconds(180))
             _ = await bench.stop()
             let report = try String(contentsOf: directory.appendingPathComponent("report.md"), encoding: .utf8)
             #expect(report.contains("| sticky | 30 |") && report.contains("| pubsub | 30 |"), "\(report)")
+            #expect(report.contains("| sticky | 20 | 240 |") && report.contains("| pubsub | 20 | 240 |"), "\(report)")
             #expect(!report.contains("failed"), "\(report)")
-            for chart in ["delivered.svg", "p99.svg", "cpu.svg"] {
+            // Both designs went through the add and the drain, and neither lost or duplicated a message.
+            let rebalance = report.split(separator: "\n").filter { $0.hasPrefix("| sticky | ") || $0.hasPrefix("| pubsub | ") }
+                .filter { $0.contains(" s | ") }
+            #expect(rebalance.count == 2, "\(report)")
+            for row in rebalance {
+                let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+                #expect(cells.count == 12 && cells[9] == "0" && cells[10] == "0", "lost or duplicated: \(row)")
+            }
+            for chart in ["delivered.svg", "p99.svg", "cpu.svg", "latency-cdf.svg", "large-room.svg"] {
                 #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(chart).path))
             }
         }
