@@ -102,13 +102,13 @@ let package = Package(
         ),
         .testTarget(
             name: "RoomRingShardTests",
-            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingClient", "RoomRingRedis",
+            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingShard", "RoomRingClient", "RoomRingRedis", "RoomRingSpawn",
                            .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming
         ),
         .testTarget(
             name: "RoomRingDeployTests",
-            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient",
+            dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingClient", "RoomRingSpawn",
                            .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming
         ),

@@ -7,10 +7,11 @@ import Synchronization
 
 /// A child process started with `posix_spawn`, for `roomring up`'s shards, the Redis child and the tests.
 ///
-/// Foundation's `Process.run()` on Linux walks `/proc/self/fd` to close the parent's descriptors in the child; a
-/// process opening and closing sockets on other threads at that moment (a proxy with thousands of tunnels, a test
-/// with thousands of clients) can crash it. Here the child closes everything from fd 3 up itself
-/// (`posix_spawn_file_actions_addclosefrom_np`), so no walk races with anything.
+/// Not Foundation's `Process`: on Linux its `run()` lists `/proc/self/fd` to find the highest descriptor, copying
+/// each entry's whole 256-byte name field. With more than about 1,300 descriptors open the directory fills
+/// `readdir`'s buffer, and when that buffer ends at a page boundary the copy of its last entry faults (the chaos
+/// test's SIGSEGV, at a page-aligned address, while 2,000 clients were connected). Here the child closes everything
+/// from fd 3 up itself (`posix_spawn_file_actions_addclosefrom_np`), and nothing lists descriptors at all.
 ///
 /// The child starts with every signal unblocked and at its default action: it would otherwise inherit the
 /// blocked signals of the spawning thread (NIO and Swift concurrency threads block most), and a server that
@@ -84,6 +85,16 @@ public final class ChildProcess: Sendable {
             waitpid(pid, &status, 0)
             throw ChildProcessError(description: "cannot start a thread to wait for \(executable)")
         }
+    }
+
+    /// A pipe whose two ends are close-on-exec (a child gets one only through a ``Stream/descriptor(_:)``).
+    public static func pipe() throws -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [0, 0]
+        guard Glibc.pipe(&ends) == 0 else {
+            throw ChildProcessError(description: "pipe: \(String(cString: strerror(errno)))")
+        }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        return (ends[0], ends[1])
     }
 
     /// Whether the child has not exited yet.

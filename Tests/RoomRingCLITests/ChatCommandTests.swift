@@ -56,36 +56,34 @@ extension UpCommandTests {
 
 /// A `roomring` process with a pipe to its standard input.
 final class InteractiveProcess: Sendable {
-    private let process = Process()
-    private let input = Pipe()
-    private let output = OutputBuffer()
+    private let process = Mutex<ChildProcess?>(nil)
+    private let input = Mutex<FileHandle?>(nil)
+    private let output: CapturedOutput
 
-    init() throws {}
+    init() throws { output = try CapturedOutput() }
 
     func start(_ arguments: [String]) throws {
         guard let binary = RoomRingProcess.binary else { throw ProcessFailure("roomring binary not found") }
-        process.executableURL = binary
-        process.arguments = arguments
-        process.standardInput = input
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.append(String(decoding: data, as: UTF8.self)) }
-        }
-        try process.run()
+        let (read, write) = try ChildProcess.pipe()
+        defer { close(read) }
+        input.withLock { $0 = FileHandle(fileDescriptor: write, closeOnDealloc: true) }
+        let child = try ChildProcess(executable: binary.path, arguments: arguments, stdin: .descriptor(read),
+                                     stdout: .descriptor(output.writeEnd), stderr: .descriptor(output.writeEnd))
+        output.childStarted()
+        process.withLock { $0 = child }
     }
+
+    private var isRunning: Bool { process.withLock { $0?.isRunning ?? false } }
 
     var text: String { output.text }
 
-    func type(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
-    func endInput() { try? input.fileHandleForWriting.close() }
+    func type(_ line: String) { input.withLock { $0?.write(Data((line + "\n").utf8)) } }
+    func endInput() { input.withLock { try? $0?.close() } }
 
     func waitFor(_ marker: String, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while !text.contains(marker) {
-            guard ContinuousClock.now < deadline, process.isRunning else {
+            guard ContinuousClock.now < deadline, isRunning else {
                 throw ProcessFailure("no \"\(marker)\" from roomring chat:\n\(text)")
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -93,16 +91,11 @@ final class InteractiveProcess: Sendable {
     }
 
     func exitStatus(within timeout: Duration) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning {
-            kill()
-            return nil
-        }
-        return process.terminationStatus
+        guard let child = process.withLock({ $0 }) else { return nil }
+        if let status = await child.waitForExit(timeout: timeout) { return status }
+        kill()
+        return nil
     }
 
-    func kill() {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-    }
+    func kill() { process.withLock { $0?.signal(SIGKILL) } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RoomRingSpawn
 import RoomRingClient
 import Synchronization
 
@@ -7,14 +8,14 @@ import Synchronization
 final class Chromium: Sendable {
     static let path = "/usr/bin/chromium"
 
-    let process: Process
+    let process: ChildProcess
     let profile: URL
     /// The DevTools HTTP/WebSocket port Chromium picked.
     let port: Int
     /// `/devtools/browser/<id>`, the browser-wide endpoint.
     let browserPath: String
 
-    private init(process: Process, profile: URL, port: Int, browserPath: String) {
+    private init(process: ChildProcess, profile: URL, port: Int, browserPath: String) {
         self.process = process
         self.profile = profile
         self.port = port
@@ -34,9 +35,7 @@ final class Chromium: Sendable {
     static func launch(timeout: Duration = .seconds(30)) async throws -> Chromium {
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("roomring-chromium-\(UUID())")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        let arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                              "--remote-debugging-port=0", "--user-data-dir=\(profile.path)", "--no-first-run",
                              "--no-default-browser-check", "--disable-background-timer-throttling",
                              "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows",
@@ -44,9 +43,9 @@ final class Chromium: Sendable {
         let log = profile.appendingPathComponent("chromium.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        defer { try? handle.close() }
+        let process = try ChildProcess(executable: path, arguments: arguments,
+                                       stdout: .descriptor(handle.fileDescriptor), stderr: .descriptor(handle.fileDescriptor))
         let portFile = profile.appendingPathComponent("DevToolsActivePort")
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -60,7 +59,7 @@ final class Chromium: Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.signal(SIGKILL)
         try? FileManager.default.removeItem(at: profile)
         throw ProcessFailure("chromium did not open its DevTools port within \(timeout):\n\(output.suffix(2000))")
     }
@@ -90,11 +89,7 @@ final class Chromium: Sendable {
             while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
             await browser.close()
         }
-        for signal in [SIGTERM, SIGKILL] where process.isRunning {
-            kill(process.processIdentifier, signal)
-            let deadline = ContinuousClock.now + .seconds(5)
-            while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        }
+        if process.isRunning { await process.terminate(grace: .seconds(5)) }
         try? FileManager.default.removeItem(at: profile)
     }
 }

@@ -6,9 +6,7 @@ import Synchronization
 /// Runs the built `roomring` executable as a child process, capturing its output.
 final class RoomRingProcess: Sendable {
     let process: ChildProcess
-    /// The read end of the child's stdout and stderr; kept here, since closing it would SIGPIPE the child.
-    private let reader: FileHandle
-    private let output = OutputBuffer()
+    private let output: CapturedOutput
 
     /// The `roomring` binary next to the test bundle (built by `swift build --build-tests` / `swift test`).
     static var binary: URL? {
@@ -23,29 +21,18 @@ final class RoomRingProcess: Sendable {
 
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
         guard let binary = Self.binary else { throw ProcessFailure("roomring binary not found next to the tests") }
-        // ChildProcess, not Foundation's Process: the chaos test starts shards while thousands of its clients
-        // connect and disconnect, and Process.run() can crash walking the descriptors that change under it.
-        var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else { throw ProcessFailure("pipe: \(String(cString: strerror(errno)))") }
-        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        defer { close(ends[1]) }
-        reader = FileHandle(fileDescriptor: ends[0], closeOnDealloc: true)
-        reader.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil  // EOF: the child and everything it started have exited
-            } else {
-                output.append(String(decoding: data, as: UTF8.self))
-            }
-        }
+        // ChildProcess, not Foundation's Process, whose run() can crash with this many descriptors open (the
+        // chaos test starts shards while thousands of its clients are connected): see ChildProcess.
+        output = try CapturedOutput()
         do {
             process = try ChildProcess(executable: binary.path, arguments: arguments,
                                        environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
-                                       stdout: .descriptor(ends[1]), stderr: .descriptor(ends[1]))
+                                       stdout: .descriptor(output.writeEnd), stderr: .descriptor(output.writeEnd))
         } catch {
-            reader.readabilityHandler = nil
+            output.childStarted()
             throw error
         }
+        output.childStarted()
     }
 
     var text: String { output.text }
@@ -68,6 +55,34 @@ final class RoomRingProcess: Sendable {
         process.signal(SIGKILL)
         return nil
     }
+}
+
+/// A pipe for a child's stdout and stderr, collecting what it writes; the read end lives as long as this object
+/// (closing it would SIGPIPE the child).
+final class CapturedOutput: Sendable {
+    private let reader: FileHandle
+    private let buffer = OutputBuffer()
+    /// The write end, for ``ChildProcess/Stream/descriptor(_:)``; closed by ``childStarted()``.
+    let writeEnd: Int32
+
+    init() throws {
+        let (read, write) = try ChildProcess.pipe()
+        writeEnd = write
+        reader = FileHandle(fileDescriptor: read, closeOnDealloc: true)
+        reader.readabilityHandler = { [buffer] handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil  // EOF: every writer has exited
+            } else {
+                buffer.append(String(decoding: data, as: UTF8.self))
+            }
+        }
+    }
+
+    /// Closes our copy of the write end, so EOF arrives once the child (and anything it started) has exited.
+    func childStarted() { close(writeEnd) }
+
+    var text: String { buffer.text }
 }
 
 final class OutputBuffer: Sendable {

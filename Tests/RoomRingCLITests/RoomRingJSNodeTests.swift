@@ -36,25 +36,15 @@ import Testing
             let script = directory.appendingPathComponent("check.mjs")
             try Self.script.write(to: script, atomically: true, encoding: .utf8)
 
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.node)
-            process.arguments = [script.path, String(ports.proxy), String(ports.admin), BrowserTests.token]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            let collected = OutputBuffer()
-            output.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if !data.isEmpty { collected.append(String(decoding: data, as: UTF8.self)) }
-            }
-            try process.run()
-            let deadline = ContinuousClock.now + .seconds(45)
-            while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            output.fileHandleForReading.readabilityHandler = nil
-            let text = collected.text
-            #expect(process.terminationStatus == 0, "node check failed:\n\(text)")
+            let output = try CapturedOutput()
+            let process = try ChildProcess(executable: Self.node,
+                                           arguments: [script.path, String(ports.proxy), String(ports.admin), BrowserTests.token],
+                                           stdout: .descriptor(output.writeEnd), stderr: .descriptor(output.writeEnd))
+            output.childStarted()
+            let status = await process.waitForExit(timeout: .seconds(45))
+            process.signal(SIGKILL)
+            let text = output.text
+            #expect(status == 0, "node check failed:\n\(text)")
             #expect(text.contains("ok: outbox resent across the drain"), "\(text)")
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import RoomRingSpawn
 import Logging
 import RoomRingClient
 import RoomRingCore

@@ -1,4 +1,5 @@
 import Foundation
+import RoomRingSpawn
 
 /// The repository's `deploy/` directory and the files in it.
 enum Deploy {
@@ -72,39 +73,30 @@ enum Tool {
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        let process = try ChildProcess(executable: executable, arguments: arguments,
+                                       stdout: .descriptor(handle.fileDescriptor), stderr: .descriptor(handle.fileDescriptor))
+        var status = await process.waitForExit(timeout: timeout)
+        if status == nil {
+            process.signal(SIGKILL)
+            status = await process.waitForExit(timeout: .seconds(5))
         }
         let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        return Result(status: process.terminationStatus, output: output)
+        return Result(status: status ?? -1, output: output)
     }
 }
 
 /// A program running in the foreground of its own (not daemonized), stopped by its process id.
 final class BackgroundProcess {
-    let process = Process()
+    let process: ChildProcess
     let logURL: URL
 
     init(_ executable: String, _ arguments: [String], log: URL) throws {
         logURL = log
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        defer { try? handle.close() }
+        process = try ChildProcess(executable: executable, arguments: arguments,
+                                   stdout: .descriptor(handle.fileDescriptor), stderr: .descriptor(handle.fileDescriptor))
     }
 
     var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
@@ -112,10 +104,7 @@ final class BackgroundProcess {
     /// SIGTERM to this process id only; SIGKILL if it has not exited within `timeout`.
     func stop(timeout: Duration = .seconds(30)) async {
         guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        await process.terminate(grace: timeout)
     }
 }
 
@@ -124,12 +113,8 @@ enum YAML {
     static let python: String? = {
         let candidates = ["/usr/bin/python3", Tool.find("python3")].compactMap { $0 }
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: candidate)
-            process.arguments = ["-c", "import yaml"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { continue }
+            guard let process = try? ChildProcess(executable: candidate, arguments: ["-c", "import yaml"],
+                                                  stdout: .null, stderr: .null) else { continue }
             process.waitUntilExit()
             if process.terminationStatus == 0 { return candidate }
         }

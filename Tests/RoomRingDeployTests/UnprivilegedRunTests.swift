@@ -1,4 +1,5 @@
 import Foundation
+import RoomRingSpawn
 import RoomRingClient
 import RoomRingCore
 import Testing

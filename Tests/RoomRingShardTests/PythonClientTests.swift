@@ -1,4 +1,5 @@
 import Foundation
+import RoomRingSpawn
 import Testing
 import RoomRingClient
 import RoomRingCore
@@ -25,32 +26,21 @@ import RoomRingShard
         }
         let stdout = try FileHandle(forWritingTo: out)
         let stderr = try FileHandle(forWritingTo: err)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
+        // ChildProcess, not Foundation's Process: see ChildProcess for the crash that avoids.
+        let process = try ChildProcess(executable: python, arguments: arguments,
+                                       stdout: .descriptor(stdout.fileDescriptor),
+                                       stderr: .descriptor(stderr.fileDescriptor))
         var timedOut = false
-        while process.isRunning {
-            if clock.now >= deadline {
-                timedOut = true
-                process.terminate()
-                try? await Task.sleep(for: .milliseconds(500))
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(50))
+        var status = await process.waitForExit(timeout: timeout)
+        if status == nil {
+            timedOut = true
+            status = await process.terminate(grace: .milliseconds(500))
         }
-        process.waitUntilExit()
         try? stdout.close()
         try? stderr.close()
         let output = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
         let errors = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
-        return (process.terminationStatus, output, errors, timedOut)
+        return (status ?? -1, output, errors, timedOut)
     }
 
     /// Whether `import websockets` works; prints why not.
