@@ -14,6 +14,9 @@ final class GlueHandler {
     /// Where the client side sits in its loop's ``TunnelSweeper`` (nil on the shard side).
     var sweepIndex: Int?
     private weak var sweeper: TunnelSweeper?
+    /// The client side tells the proxy when its tunnel to `shard` is gone.
+    private var proxy: ProxyContext?
+    private var shard = ""
 
     private init() {}
 
@@ -55,6 +58,19 @@ final class GlueHandler {
 
     private var partnerWritable: Bool { context?.channel.isWritable ?? false }
 
+    /// Makes this (client-side) handler report the tunnel's end to `proxy` once.
+    func countClose(in proxy: ProxyContext, shard: String) {
+        self.proxy = proxy
+        self.shard = shard
+    }
+
+    /// Reports the tunnel's end, once.
+    private func tunnelEnded() {
+        guard let proxy else { return }
+        self.proxy = nil
+        proxy.tunnelClosed(shard)
+    }
+
     /// Registers this (client-side) handler's tunnel for idle sweeps.
     func watch(with sweeper: TunnelSweeper) {
         self.sweeper = sweeper
@@ -93,6 +109,7 @@ extension GlueHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         sweeper?.remove(self)
+        tunnelEnded()
         self.context = nil
         partner = nil
     }
@@ -108,6 +125,7 @@ extension GlueHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         sweeper?.remove(self)
+        tunnelEnded()
         partner?.partnerClosed()
     }
 
