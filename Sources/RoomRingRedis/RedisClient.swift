@@ -1,6 +1,5 @@
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A Redis command connection that stays up: it connects in the background, pipelines every command (many in
 /// flight, replies in order, one flush per event-loop tick), and when the connection drops it fails what was in
@@ -27,20 +26,15 @@ public final class RedisClient: Sendable {
     }
 
     /// The loop all I/O runs on.
-    public let eventLoop: any EventLoop
+    public var eventLoop: any EventLoop { connection.eventLoop }
     /// How it connects.
-    public let configuration: RedisConfiguration
+    public var configuration: RedisConfiguration { connection.configuration }
+    private let connection: RedisReconnector
     private let box: NIOLoopBoundBox<State>
-    private let connectedFlag = Atomic<Bool>(false)
     private let onEvent: (@Sendable (Event) -> Void)?
 
     private final class State {
-        var channel: (any Channel)?
-        var connecting = false
-        var closed = false
-        var failures = 0
         var flushScheduled = false
-        var retry: Scheduled<Void>?
         var connectedWaiters: [EventLoopPromise<Void>] = []
         var lastError = "not connected yet"
     }
@@ -51,29 +45,40 @@ public final class RedisClient: Sendable {
     ///   - onEvent: told of every connect and disconnect, on `eventLoop`.
     public init(configuration: RedisConfiguration, eventLoop: any EventLoop,
                 onEvent: (@Sendable (Event) -> Void)? = nil) {
-        self.configuration = configuration
-        self.eventLoop = eventLoop
+        self.connection = RedisReconnector(configuration: configuration, eventLoop: eventLoop)
         self.onEvent = onEvent
         self.box = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: eventLoop)
     }
 
     /// Starts connecting (and reconnecting whenever the connection drops) until ``close()``.
     public func start() {
-        onLoop { $0.connect() }
+        onLoop { client in
+            client.connection.start(
+                open: { RedisConnection.open(client.configuration, on: client.eventLoop) },
+                connected: { _ in
+                    let state = client.box.value
+                    for waiter in state.connectedWaiters { waiter.succeed() }
+                    state.connectedWaiters = []
+                    client.onEvent?(.connected)
+                },
+                disconnected: { reason in
+                    client.box.value.lastError = reason
+                    client.onEvent?(.disconnected(reason: reason))
+                })
+        }
     }
 
     /// Whether a connection is up right now.
-    public var isConnected: Bool { connectedFlag.load(ordering: .relaxed) }
+    public var isConnected: Bool { connection.isConnected }
 
     /// Waits until connected.
     /// - Throws: ``RedisError/timeout`` after `timeout`, ``RedisError/shutDown`` if closed.
     public func waitUntilConnected(timeout: Duration = .seconds(10)) async throws {
         let promise = eventLoop.makePromise(of: Void.self)
         onLoop { client in
-            let state = client.box.value
-            if state.closed { promise.fail(RedisError.shutDown) }
-            else if state.channel != nil { promise.succeed() }
-            else { state.connectedWaiters.append(promise) }
+            if client.connection.isClosed { promise.fail(RedisError.shutDown) }
+            else if client.connection.channel != nil { promise.succeed() }
+            else { client.box.value.connectedWaiters.append(promise) }
         }
         let nanos = Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
         let timer = eventLoop.scheduleTask(in: .nanoseconds(nanos)) {
@@ -111,13 +116,9 @@ public final class RedisClient: Sendable {
     public func close() -> EventLoopFuture<Void> {
         eventLoop.flatSubmit {
             let state = self.box.value
-            state.closed = true
-            state.retry?.cancel()
-            state.retry = nil
             for waiter in state.connectedWaiters { waiter.fail(RedisError.shutDown) }
             state.connectedWaiters = []
-            guard let channel = state.channel else { return self.eventLoop.makeSucceededVoidFuture() }
-            return channel.close().recover { _ in }
+            return self.connection.close()
         }
     }
 
@@ -129,8 +130,8 @@ public final class RedisClient: Sendable {
 
     private func enqueue(_ bytes: ByteBuffer, count: Int) -> EventLoopFuture<[RESPValue]> {
         let state = box.value
-        if state.closed { return eventLoop.makeFailedFuture(RedisError.shutDown) }
-        guard let channel = state.channel,
+        if connection.isClosed { return eventLoop.makeFailedFuture(RedisError.shutDown) }
+        guard let channel = connection.channel,
             let handler = try? channel.pipeline.syncOperations.handler(type: RedisCommandHandler.self)
         else {
             return eventLoop.makeFailedFuture(RedisError.notConnected.with("not connected to Redis: \(state.lastError)"))
@@ -150,56 +151,5 @@ public final class RedisClient: Sendable {
         }
         if count == 1 { return promises[0].futureResult.map { [$0] } }
         return EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: eventLoop)
-    }
-
-    private func connect() {
-        let state = box.value
-        guard !state.closed, state.channel == nil, !state.connecting else { return }
-        state.connecting = true
-        RedisConnection.open(configuration, on: eventLoop).whenComplete { result in
-            let state = self.box.value
-            state.connecting = false
-            switch result {
-            case .success(let channel):
-                guard !state.closed else {
-                    channel.close(promise: nil)
-                    return
-                }
-                state.channel = channel
-                state.failures = 0
-                self.connectedFlag.store(true, ordering: .relaxed)
-                for waiter in state.connectedWaiters { waiter.succeed() }
-                state.connectedWaiters = []
-                channel.closeFuture.whenComplete { _ in self.lost(channel) }
-                self.onEvent?(.connected)
-            case .failure(let error):
-                state.lastError = "\(error)"
-                self.onEvent?(.disconnected(reason: "cannot connect to \(self.configuration.url): \(error)"))
-                self.scheduleRetry()
-            }
-        }
-    }
-
-    private func lost(_ channel: any Channel) {
-        let state = box.value
-        guard state.channel === channel else { return }
-        state.channel = nil
-        state.lastError = "connection to \(configuration.url) lost"
-        connectedFlag.store(false, ordering: .relaxed)
-        guard !state.closed else { return }
-        onEvent?(.disconnected(reason: state.lastError))
-        // The first retry after losing a working connection is quick; repeated failures back off.
-        scheduleRetry()
-    }
-
-    private func scheduleRetry() {
-        let state = box.value
-        guard !state.closed else { return }
-        let delay = configuration.backoff.delay(attempt: state.failures, random: Double.random(in: 0..<1))
-        state.failures += 1
-        state.retry = eventLoop.scheduleTask(in: delay) {
-            self.box.value.retry = nil
-            self.connect()
-        }
     }
 }

@@ -1,6 +1,5 @@
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A Redis pub/sub connection that stays up: it keeps a set of channels subscribed, resubscribes all of them after
 /// a reconnect (jittered exponential backoff), and reports what happens as ``Event``s, batched per read, on
@@ -32,21 +31,13 @@ public final class RedisSubscriber: Sendable {
     }
 
     /// The loop all I/O and every callback run on.
-    public let eventLoop: any EventLoop
+    public var eventLoop: any EventLoop { connection.eventLoop }
     /// How it connects.
-    public let configuration: RedisConfiguration
-    private let box: NIOLoopBoundBox<State>
-    private let connectedFlag = Atomic<Bool>(false)
+    public var configuration: RedisConfiguration { connection.configuration }
+    private let connection: RedisReconnector
+    /// The channels to keep subscribed.
+    private let channels: NIOLoopBoundBox<Set<String>>
     private let onEvents: @Sendable ([Event]) -> Void
-
-    private final class State {
-        var channel: (any Channel)?
-        var channels: Set<String> = []
-        var connecting = false
-        var closed = false
-        var failures = 0
-        var retry: Scheduled<Void>?
-    }
 
     /// - Parameters:
     ///   - configuration: server and timeouts.
@@ -54,27 +45,37 @@ public final class RedisSubscriber: Sendable {
     ///   - onEvents: receives events in order, batched per read.
     public init(configuration: RedisConfiguration, eventLoop: any EventLoop,
                 onEvents: @escaping @Sendable ([Event]) -> Void) {
-        self.configuration = configuration
-        self.eventLoop = eventLoop
+        self.connection = RedisReconnector(configuration: configuration, eventLoop: eventLoop)
         self.onEvents = onEvents
-        self.box = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: eventLoop)
+        self.channels = NIOLoopBoundBox.makeBoxSendingValue([], eventLoop: eventLoop)
     }
 
     /// Whether the connection is up right now.
-    public var isConnected: Bool { connectedFlag.load(ordering: .relaxed) }
+    public var isConnected: Bool { connection.isConnected }
 
     /// Starts connecting (and reconnecting) until ``close()``.
     public func start() {
-        onLoop { $0.connect() }
+        onLoop { subscriber in
+            subscriber.connection.start(
+                open: { subscriber.openPubSubConnection() },
+                connected: { channel in
+                    subscriber.onEvents([.connected])
+                    let subscribed = subscriber.channels.value
+                    if !subscribed.isEmpty {
+                        let command = RESPCommand("SUBSCRIBE", arguments: subscribed.sorted())
+                        channel.writeAndFlush(RESPEncoder.bytes(command), promise: nil)
+                    }
+                },
+                disconnected: { reason in subscriber.onEvents([.disconnected(reason: reason)]) })
+        }
     }
 
     /// Adds channels to the subscribed set; each gets a ``Event/subscribed(channel:)`` once Redis confirms (now, or
     /// after the next reconnect).
     public func subscribe(_ channels: [String]) {
         onLoop { subscriber in
-            let state = subscriber.box.value
-            let new = channels.filter { state.channels.insert($0).inserted }
-            guard !new.isEmpty, let channel = state.channel else { return }
+            let new = channels.filter { subscriber.channels.value.insert($0).inserted }
+            guard !new.isEmpty, let channel = subscriber.connection.channel else { return }
             channel.writeAndFlush(RESPEncoder.bytes(RESPCommand("SUBSCRIBE", arguments: new)), promise: nil)
         }
     }
@@ -82,23 +83,15 @@ public final class RedisSubscriber: Sendable {
     /// Removes channels from the subscribed set.
     public func unsubscribe(_ channels: [String]) {
         onLoop { subscriber in
-            let state = subscriber.box.value
-            let gone = channels.filter { state.channels.remove($0) != nil }
-            guard !gone.isEmpty, let channel = state.channel else { return }
+            let gone = channels.filter { subscriber.channels.value.remove($0) != nil }
+            guard !gone.isEmpty, let channel = subscriber.connection.channel else { return }
             channel.writeAndFlush(RESPEncoder.bytes(RESPCommand("UNSUBSCRIBE", arguments: gone)), promise: nil)
         }
     }
 
     /// Stops reconnecting and closes the connection.
     public func close() -> EventLoopFuture<Void> {
-        eventLoop.flatSubmit {
-            let state = self.box.value
-            state.closed = true
-            state.retry?.cancel()
-            state.retry = nil
-            guard let channel = state.channel else { return self.eventLoop.makeSucceededVoidFuture() }
-            return channel.close().recover { _ in }
-        }
+        eventLoop.flatSubmit { self.connection.close() }
     }
 
     // MARK: - On the loop
@@ -107,62 +100,15 @@ public final class RedisSubscriber: Sendable {
         if eventLoop.inEventLoop { body(self) } else { eventLoop.execute { body(self) } }
     }
 
-    private func connect() {
-        let state = box.value
-        guard !state.closed, state.channel == nil, !state.connecting else { return }
-        state.connecting = true
+    /// A logged-in connection that from here on only carries pub/sub traffic.
+    private func openPubSubConnection() -> EventLoopFuture<any Channel> {
         let pingInterval = configuration.pingInterval
-        RedisConnection.open(configuration, on: eventLoop).flatMapThrowing { channel -> any Channel in
-            // Logged in: from here on the connection only carries pub/sub traffic.
+        return RedisConnection.open(configuration, on: eventLoop).flatMapThrowing { [onEvents] channel -> any Channel in
             let pipeline = channel.pipeline.syncOperations
             let commands = try pipeline.handler(type: RedisCommandHandler.self)
             _ = pipeline.removeHandler(commands)
-            let handler = RedisPubSubHandler(pingInterval: pingInterval) { [self] events in onEvents(events) }
-            try pipeline.addHandler(handler)
+            try pipeline.addHandler(RedisPubSubHandler(pingInterval: pingInterval) { events in onEvents(events) })
             return channel
-        }.whenComplete { result in
-            let state = self.box.value
-            state.connecting = false
-            switch result {
-            case .success(let channel):
-                guard !state.closed else {
-                    channel.close(promise: nil)
-                    return
-                }
-                state.channel = channel
-                state.failures = 0
-                self.connectedFlag.store(true, ordering: .relaxed)
-                channel.closeFuture.whenComplete { _ in self.lost(channel) }
-                self.onEvents([.connected])
-                if !state.channels.isEmpty {
-                    let command = RESPCommand("SUBSCRIBE", arguments: state.channels.sorted())
-                    channel.writeAndFlush(RESPEncoder.bytes(command), promise: nil)
-                }
-            case .failure(let error):
-                self.onEvents([.disconnected(reason: "cannot connect to \(self.configuration.url): \(error)")])
-                self.scheduleRetry()
-            }
-        }
-    }
-
-    private func lost(_ channel: any Channel) {
-        let state = box.value
-        guard state.channel === channel else { return }
-        state.channel = nil
-        connectedFlag.store(false, ordering: .relaxed)
-        guard !state.closed else { return }
-        onEvents([.disconnected(reason: "connection to \(configuration.url) lost")])
-        scheduleRetry()
-    }
-
-    private func scheduleRetry() {
-        let state = box.value
-        guard !state.closed else { return }
-        let delay = configuration.backoff.delay(attempt: state.failures, random: Double.random(in: 0..<1))
-        state.failures += 1
-        state.retry = eventLoop.scheduleTask(in: delay) {
-            self.box.value.retry = nil
-            self.connect()
         }
     }
 }
