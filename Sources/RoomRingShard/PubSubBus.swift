@@ -114,7 +114,7 @@ final class PubSubBus: Sendable {
     /// Counter, stream, dedup hash, dedup FIFO; the hash tag keeps a room's keys in one Redis Cluster slot.
     static func keys(_ room: RoomID) -> [String] {
         let base = "rr:{" + room.rawValue + "}:"
-        return [base + "seq", base + "log", base + "dedup", base + "dedupq"]
+        return [base + "seq", base + "log", base + "dedup", base + "dedupq", base + "logbytes"]
     }
 
     static func room(ofChannel channel: String) -> RoomID? {
@@ -138,10 +138,10 @@ final class PubSubBus: Sendable {
         let limits = context.configuration.roomLog
         let arguments: [any RESPArgument] = Self.keys(room) + [
             Self.channel(room), dedup ?? "", head, tail, token.map { "\(instance):\($0)" } ?? "-",
-            max(1, limits.maxMessages), limits.maxDedupEntries, ttlMilliseconds,
+            max(1, limits.maxMessages), limits.maxDedupEntries, ttlMilliseconds, max(1, limits.maxBytes),
         ]
-        let command = scripts[loop].value.map { RESPCommand("EVALSHA", arguments: [$0, 4] + arguments) }
-            ?? RESPCommand("EVAL", arguments: [PubSubScript.publish, 4] + arguments)
+        let command = scripts[loop].value.map { RESPCommand("EVALSHA", arguments: [$0, 5] + arguments) }
+            ?? RESPCommand("EVAL", arguments: [PubSubScript.publish, 5] + arguments)
         let scripts = self.scripts
         let client = clients[loop]
         return client.send(command).flatMapThrowing { reply -> PublishResult in

@@ -238,6 +238,24 @@ import RoomRingShard
         }
     }
 
+    /// History is bounded by bytes as well as by count, in both designs (pub/sub counts the stored frames).
+    @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
+    func historyIsBoundedByBytes(mode: ScalingMode) async throws {
+        try await TestShard.with(mode: mode, configure: { $0.roomLog = .init(maxMessages: 1000, maxBytes: 1000) }) { shard in
+            let alice = try await shard.join("bytes", name: "alice")
+            _ = try await alice.hello()
+            let text = String(repeating: "x", count: 200)
+            for i in 1...10 { alice.sendChat("\(i) \(text)", id: "b\(i)") }
+            _ = try await Self.collect(alice, chats: 10, acks: 10)
+            // 1,000 bytes hold three or four of these messages, never five.
+            let trimmed = try await shard.join("bytes", name: "late", since: 5)
+            #expect(try await trimmed.hello().resumed == false)
+            let recent = try await shard.join("bytes", name: "recent", since: 8)
+            #expect(try await recent.hello().resumed == true)
+            #expect(try await Self.collect(recent, chats: 2, acks: 0).chats.map(\.seq) == [9, 10])
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)), arguments: TestModes.all)
     func seedJoinIsANoOpForTheSameRoomAndRefusedForAnother(mode: ScalingMode) async throws {
         try await TestShard.with(mode: mode) { shard in
