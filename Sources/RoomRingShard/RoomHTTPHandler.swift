@@ -117,7 +117,8 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func answer(_ head: HTTPRequestHead, room: RoomID, body: ByteBuffer, context: ChannelHandlerContext) {
         let future = head.method == .POST
             ? PublishRoutes.publish(body, head: head, room: room, hub: hub, shard: shard, on: context.eventLoop)
-            : PublishRoutes.endpoint(head)?.1 == .members ? PublishRoutes.members(room: room, hub: hub)
+            : PublishRoutes.endpoint(head)?.1 == .members
+                ? PublishRoutes.members(room: room, head: head, hub: hub, shard: shard, on: context.eventLoop)
             : PublishRoutes.poll(head, room: room, hub: hub)
         let keepAlive = head.isKeepAlive
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

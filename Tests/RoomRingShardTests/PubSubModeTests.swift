@@ -128,6 +128,41 @@ struct PubSubModeTests {
         }
     }
 
+    /// In pub/sub mode a room's members are spread over the fleet: the member list asks every shard of the ring,
+    /// and names the ones that did not answer instead of silently leaving their members out.
+    @Test(.timeLimit(.minutes(1)))
+    func theMemberListCoversEveryShardAndNamesTheOnesThatDoNotAnswer() async throws {
+        let redis = try await RedisServerProcess.start()
+        defer { redis.kill() }
+        let ports = try (0..<3).map { _ in try RedisLiveSupport.freePort() }
+        let ring = RingDocument(epoch: 1, shards: (0..<3).map { i in
+            .init(id: "s\(i + 1)", address: "127.0.0.1:\(ports[i])", admin: "127.0.0.1:1")
+        })
+        struct Page: Decodable { var count: Int; var members: [Member]; var unreachable: [String]?
+            struct Member: Decodable { var name: String } }
+        func page(_ shard: ShardServer, _ path: String) async throws -> Page {
+            let response = try await shard.http("GET", path)
+            #expect(response.status == 200, "\(response.text)")
+            return try JSONDecoder().decode(Page.self, from: Data(response.body))
+        }
+        try await TestShard.with(id: "s1", ring: ring, mode: .pubsub, redis: redis.url,
+                                 configure: { $0.listen = HostPort(host: "127.0.0.1", port: ports[0]) }) { a in
+            try await TestShard.with(id: "s2", ring: ring, mode: .pubsub, redis: redis.url,
+                                     configure: { $0.listen = HostPort(host: "127.0.0.1", port: ports[1]) }) { b in
+                let alice = try await a.join("crowd", name: "alice")
+                _ = try await alice.hello()
+                let bob = try await b.join("crowd", name: "bob")
+                _ = try await bob.hello()
+                // s3 is in the ring but not running.
+                let fleet = try await page(a, "/rooms/crowd/members")
+                #expect(fleet.members.map(\.name) == ["alice", "bob"] && fleet.count == 2)
+                #expect(fleet.unreachable == ["s3"])
+                let local = try await page(b, "/rooms/crowd/members?scope=local")
+                #expect(local.members.map(\.name) == ["bob"] && local.unreachable == nil)
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aShardWhoseSubscriberMissedMessagesCatchesUpFromTheStream() async throws {
         try await Self.withTwoShards { redis, a, b in
