@@ -45,6 +45,9 @@ public struct ShardConfiguration: Hashable, Sendable {
     public var bodyTimeout: Double = 10
     /// Seconds between keepalive comments on a Server-Sent Events stream (default 15, under common proxy timeouts).
     public var eventStreamHeartbeat: Double = 15
+    /// Sticky mode: a directory where the rooms' state is saved on graceful shutdown and restored at the next start
+    /// (``SavedRooms``); nil keeps nothing across restarts.
+    public var stateDirectory: String?
 
     /// - Parameters:
     ///   - id: shard id.

@@ -228,6 +228,14 @@ final class LoopHub {
         }
     }
 
+    /// The state of every room this loop serves that has messages, for `--state-dir`.
+    func savedRooms() -> [RoomHandoff] {
+        guard let context = hub?.context else { return [] }
+        return rooms.values.filter { $0.phase == .serving && $0.pubsub == nil && $0.log.lastSeq > 0 }.map {
+            RoomHandoff(room: $0.id, from: context.configuration.id, epoch: context.ring.epoch, log: $0.log)
+        }
+    }
+
     func closeAll(code: UInt16, reason: String) {
         for member in members.values { member.close(code: code, reason: reason, force: false) }
         refuseParkedPublishes()

@@ -82,12 +82,19 @@ public struct RoomSnapshot: Codable, Sendable, Hashable {
 }
 
 extension RoomHub {
-    /// Closes every member on every loop with `code` (shutdown).
-    func closeAll(code: UInt16, reason: String) async {
+    /// Closes every member on every loop with `code` (shutdown). With `saving`, each loop first takes the state of
+    /// the rooms it serves, in the same turn, so no chat is acknowledged after its room was saved.
+    @discardableResult
+    func closeAll(code: UInt16, reason: String, saving: Bool = false) async -> [RoomHandoff] {
         let futures = loops.indices.map { i in
             let bound = hubs[i]
-            return loops[i].submit { bound.value.closeAll(code: code, reason: reason) }
+            return loops[i].submit {
+                let saved = saving ? bound.value.savedRooms() : []
+                bound.value.closeAll(code: code, reason: reason)
+                return saved
+            }
         }
-        _ = try? await EventLoopFuture.andAllComplete(futures, on: loops[0]).get()
+        let saved = (try? await EventLoopFuture.whenAllComplete(futures, on: loops[0]).get()) ?? []
+        return saved.flatMap { (try? $0.get()) ?? [] }
     }
 }

@@ -53,6 +53,8 @@ public final class ShardServer: Service, Sendable {
         }
         let hub = RoomHub(group: group, context: context, bus: bus)
         bus?.start(hub: hub)
+        // Before the listeners exist: nobody joins a room that is about to get its saved history.
+        await restoreRooms(context: context, hub: hub, logger: logger)
         do {
             let client = try await bindClient(group: group, context: context, hub: hub)
             let admin = try await HTTPListener.bind(group: group, at: configuration.adminListen, maxBody: 4 << 20,
@@ -82,7 +84,10 @@ public final class ShardServer: Service, Sendable {
         guard !context.isDraining else { return }
         context.setDraining()
         for listener in listeners { try? await listener.close() }
-        await hub.closeAll(code: WebSocketMessageStateMachine.CloseCode.restart, reason: "restarting")
+        let saving = Self.stateFile(context.configuration) != nil
+        let rooms = await hub.closeAll(code: WebSocketMessageStateMachine.CloseCode.restart, reason: "restarting",
+                                       saving: saving)
+        if saving { Self.save(rooms, context: context, logger: logger) }
         try? await Task.sleep(for: .milliseconds(100))
         await hub.bus?.close()
         try? await group.shutdownGracefully()

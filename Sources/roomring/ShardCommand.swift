@@ -71,6 +71,12 @@ struct Shard: AsyncParsableCommand {
     @Option(help: "Seconds a room this shard just gained waits for its previous owner's state.")
     var handoffWait: Double = 5
 
+    @Option(help: ArgumentHelp(
+        "Sticky mode: directory where SIGTERM saves the rooms' state and the next start restores it.",
+        discussion: "Rooms keep their history and dedup across a graceful restart (an upgrade), under the same ring epoch; the file is deleted once read, so a later crash never brings back old state.",
+        valueName: "dir"))
+    var stateDir: String?
+
     @Option(help: "Scaling design: sticky (this shard serves the rooms it owns on the ring) or pubsub (any room, through Redis).")
     var mode: ScalingMode = .sticky
 
@@ -113,6 +119,7 @@ struct Shard: AsyncParsableCommand {
         var shardConfiguration = configuration
         shardConfiguration.joinsPerSecond = joinsPerSecond
         shardConfiguration.handoffWait = handoffWait
+        shardConfiguration.stateDirectory = stateDir
         shardConfiguration.publishToken = publishToken
             ?? ProcessInfo.processInfo.environment["ROOMRING_PUBLISH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         shardConfiguration.bodyTimeout = bodyTimeout
