@@ -68,7 +68,7 @@ let package = Package(
         ),
         .target(
             name: "RoomRingBench",
-            dependencies: ["RoomRingCore", "RoomRingClient", "RoomRingRedis", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["RoomRingCore", "RoomRingClient", "RoomRingRedis", "RoomRingSpawn", .product(name: "Histogram", package: "hdrhistogram-swift")]
                 + nio,
             resources: [.copy("Resources")],
             swiftSettings: upcoming

@@ -9,6 +9,7 @@ import NIOPosix
 import RoomRingClient
 import RoomRingCore
 import RoomRingRedis
+import RoomRingSpawn
 
 /// How `roomring bench compare` runs: the fanout workload (R rooms × M members, one sender per room, a swept
 /// offered rate) against N shards in sticky mode and N shards in pub/sub mode on one Redis.
@@ -167,7 +168,7 @@ public enum CompareBenchmark {
     private static func runStep(_ mode: ScalingMode, _ workload: FanoutWorkload, options: CompareOptions,
                                 scratch: URL, group: MultiThreadedEventLoopGroup,
                                 progress: @escaping @Sendable (String) -> Void) async throws -> FanoutSample {
-        let fleet = try await start(mode, rooms: workload.rooms, options: options, scratch: scratch, group: group)
+        let fleet = try await start(mode, rooms: workload.rooms, options: options, scratch: scratch)
         do {
             for shard in fleet.shards { try await waitReady(shard, cpu: options.serverCPU) }
             let cores = options.serverCPU.flatMap { s in options.generatorCPU.map { (server: s, generator: $0) } }
@@ -200,18 +201,17 @@ public enum CompareBenchmark {
         throw FanoutError("\(shard.name) was not ready within 30 s")
     }
 
-    private static func start(_ mode: ScalingMode, rooms: Int, options: CompareOptions, scratch: URL,
-                              group: MultiThreadedEventLoopGroup) async throws -> Fleet {
+    private static func start(_ mode: ScalingMode, rooms: Int, options: CompareOptions, scratch: URL) async throws
+        -> Fleet
+    {
         var redis: RedisServerProcess?
         if mode == .pubsub {
             let server = try await RedisServerProcess.start()
             if let cpu = options.serverCPU, let pid = server.pid { FanoutAffinity.pin(pid: pid, cpu: cpu) }
             redis = server
         }
-        var ports: [(client: Int, admin: Int)] = []
-        for _ in 0..<options.shards {
-            ports.append((try await FanoutTools.freePort(group: group), try await FanoutTools.freePort(group: group)))
-        }
+        let free = try LoopbackPort.free(2 * options.shards)
+        let ports = (0..<options.shards).map { (client: free[2 * $0], admin: free[2 * $0 + 1]) }
         let document = RingDocument(epoch: 1, shards: ports.enumerated().map { i, port in
             .init(id: "s\(i + 1)", address: "127.0.0.1:\(port.client)", admin: "127.0.0.1:\(port.admin)")
         })

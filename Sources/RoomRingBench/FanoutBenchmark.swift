@@ -6,6 +6,7 @@ import Darwin
 import Foundation
 import NIOCore
 import NIOPosix
+import RoomRingSpawn
 
 /// A server the fanout benchmark measures.
 public enum FanoutTarget: String, CaseIterable, Sendable {
@@ -160,7 +161,7 @@ public enum FanoutBenchmark {
     private static func runStep(_ target: FanoutTarget, _ workload: FanoutWorkload, options: FanoutOptions, scratch: URL,
                                 group: MultiThreadedEventLoopGroup,
                                 progress: @escaping @Sendable (String) -> Void) async throws -> FanoutSample {
-        let server = try await start(target, options: options, scratch: scratch, group: group)
+        let server = try await start(target, options: options, scratch: scratch)
         do {
             try await server.waitReady(group: group, cpu: options.serverCPU)
             let cores = options.serverCPU.flatMap { s in options.generatorCPU.map { (server: s, generator: $0) } }
@@ -176,13 +177,13 @@ public enum FanoutBenchmark {
         }
     }
 
-    private static func start(_ target: FanoutTarget, options: FanoutOptions, scratch: URL,
-                              group: MultiThreadedEventLoopGroup) async throws -> FanoutServerProcess {
-        let port = try await FanoutTools.freePort(group: group)
+    private static func start(_ target: FanoutTarget, options: FanoutOptions, scratch: URL) async throws
+        -> FanoutServerProcess
+    {
+        let (port, admin) = try LoopbackPort.freePair()
         let parent = ["ROOMRING_PARENT_PID": String(getpid())]
         switch target {
         case .roomring:
-            let admin = try await FanoutTools.freePort(group: group)
             let ring = scratch.appendingPathComponent("ring.json")
             let document = """
                 {"epoch": 1, "vnodes": 160, "shards": [{"id": "s1", "address": "127.0.0.1:\(port)", \

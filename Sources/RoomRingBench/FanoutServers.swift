@@ -226,13 +226,4 @@ enum FanoutTools {
         let existing = ProcessInfo.processInfo.environment["NODE_PATH"].map { ":" + $0 } ?? ""
         return debianNodePath + existing
     }
-
-    /// A loopback port nobody listens on right now.
-    static func freePort(group: any EventLoopGroup) async throws -> Int {
-        let channel = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 0
-        try await channel.close()
-        guard port > 0 else { throw FanoutError("could not find a free port") }
-        return port
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RoomRingSpawn
 
 /// What a measurement connects to.
 public enum ProxyBenchTarget: String, CaseIterable, Sendable {
@@ -42,8 +43,7 @@ struct ProxyBenchFleet: Sendable {
     /// Starts the processes and waits until a WebSocket handshake succeeds through `endpoint`.
     static func start(_ target: ProxyBenchTarget, setup: ProxyBenchSetup, label: String,
                       loop: any EventLoop) async throws -> ProxyBenchFleet {
-        let shardPort = try ProxyBenchSystem.freePort()
-        let shardAdmin = try ProxyBenchSystem.freePort()
+        let (shardPort, shardAdmin) = try LoopbackPort.freePair()
         let directory = setup.workDirectory
         let ring = directory + "/ring-\(label).json"
         let document = #"{ "epoch": 1, "vnodes": 160, "shards": [ { "id": "s1", "address": "127.0.0.1:\#(shardPort)", "#
@@ -67,8 +67,8 @@ struct ProxyBenchFleet: Sendable {
             case .direct:
                 break
             case .roomring:
-                port = try ProxyBenchSystem.freePort()
-                let admin = try ProxyBenchSystem.freePort()
+                let admin: Int
+                (port, admin) = try LoopbackPort.freePair()
                 proxy = try ProxyBenchProcess.start(
                     name: "roomring proxy",
                     arguments: [setup.binary, "proxy", "--ring", ring, "--port", String(port),
@@ -79,7 +79,7 @@ struct ProxyBenchFleet: Sendable {
                 guard let binary = setup.haproxyBinary, let template = setup.haproxyTemplate else {
                     throw ProxyBenchError("haproxy is not available")
                 }
-                port = try ProxyBenchSystem.freePort()
+                port = try LoopbackPort.free()
                 let configPath = directory + "/haproxy-\(label).cfg"
                 let config = try ProxyBenchHAProxyConfig(template: template, source: "template")
                     .render(listen: "127.0.0.1:\(port)", servers: [("s1", "127.0.0.1:\(shardPort)")],

@@ -3,6 +3,7 @@ import RoomRingClient
 import RoomRingCore
 import RoomRingRedis
 import Synchronization
+import RoomRingSpawn
 
 /// The figures of issue 4: rooms moved when a shard is added (against the ideal 1/(N+1)), and a drain under load
 /// with real processes: how long a shard holding N connections takes to empty, members' reconnect times, and
@@ -327,16 +328,17 @@ struct RebalanceFleet: Sendable {
     static func start(_ options: RebalanceBenchmark.Options, log: @Sendable (String) -> Void) async throws
         -> RebalanceFleet
     {
-        let ring = RingDocument(epoch: 1, shards: try ["s1", "s2"].map { id in
-            .init(id: id, address: "127.0.0.1:\(try ProxyBenchSystem.freePort())",
-                  admin: "127.0.0.1:\(try ProxyBenchSystem.freePort())")
-        })
+        // s1, s2 and the spare s3: a client and an admin port each, all different.
+        let ports = try LoopbackPort.free(6)
+        func shard(_ i: Int) -> RingDocument.Shard {
+            .init(id: "s\(i + 1)", address: "127.0.0.1:\(ports[2 * i])", admin: "127.0.0.1:\(ports[2 * i + 1])")
+        }
+        let ring = RingDocument(epoch: 1, shards: [shard(0), shard(1)])
         let ringPath = options.workDirectory + "/rebalance-ring.json"
         try ring.encoded().write(to: URL(fileURLWithPath: ringPath))
         var fleet = RebalanceFleet(ring: ring, proxyPorts: [], proxyAdmins: [], processes: [])
         if options.spareShard {
-            fleet.spare = .init(id: "s3", address: "127.0.0.1:\(try ProxyBenchSystem.freePort())",
-                                admin: "127.0.0.1:\(try ProxyBenchSystem.freePort())")
+            fleet.spare = shard(2)
         }
         var environment = ["ROOMRING_ADMIN_TOKEN": fleet.token, "ROOMRING_PARENT_PID": String(getpid())]
         var modeArguments = ["--mode", options.mode.rawValue]
@@ -359,8 +361,7 @@ struct RebalanceFleet: Sendable {
             }
             modeArguments = options.mode == .pubsub ? ["--balance", "round-robin"] : []
         for i in 0..<max(1, options.proxies) {
-                let port = try ProxyBenchSystem.freePort()
-                let admin = try ProxyBenchSystem.freePort()
+                let (port, admin) = try LoopbackPort.freePair()
                 let process = try ProxyBenchProcess.start(
                     name: "proxy\(i)", arguments: [options.binary, "proxy", "--ring", ringPath, "--port", String(port),
                                                    "--admin-port", String(admin), "--event-loops", "1",

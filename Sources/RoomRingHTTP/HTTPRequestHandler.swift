@@ -52,6 +52,23 @@ public struct HTTPResponse: Sendable {
     public static func text(_ text: String, status: HTTPResponseStatus = .ok) -> HTTPResponse {
         HTTPResponse(status, body: ByteBuffer(string: text))
     }
+
+    /// Writes this response (head, body, end) on `context`, whose outbound type is `HTTPServerResponsePart`, with
+    /// `Content-Length`, `Connection: close` unless `keepAlive`, and `X-Request-ID` when given. The future is the end's
+    /// write.
+    @discardableResult
+    public func write(to context: ChannelHandlerContext, keepAlive: Bool, requestID: String? = nil)
+        -> EventLoopFuture<Void>
+    {
+        var headers = self.headers
+        if let requestID { headers.replaceOrAdd(name: RequestIDGenerator.header, value: requestID) }
+        headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        if body.readableBytes > 0 { context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil) }
+        return context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+    }
 }
 
 /// Routes a complete request to a response, possibly asynchronously (the admin API asks every event loop).
@@ -113,16 +130,7 @@ public final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     private func write(_ response: HTTPResponse, keepAlive: Bool, requestID: String?, context: ChannelHandlerContext) {
-        var headers = response.headers
-        if let requestID { headers.replaceOrAdd(name: RequestIDGenerator.header, value: requestID) }
-        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
-        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status,
-                                                             headers: headers))), promise: nil)
-        if response.body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
-        }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        let done = response.write(to: context, keepAlive: keepAlive, requestID: requestID)
         if !keepAlive {
             let channel = context.channel
             done.whenComplete { _ in channel.close(promise: nil) }

@@ -63,7 +63,7 @@ public final class RedisServerProcess: Sendable {
         }
         var lastError: (any Error)?
         for _ in 0..<5 {
-            let chosen = try port ?? freePort()
+            let chosen = try port ?? LoopbackPort.free()
             do {
                 let child = try launch(executable: executable, port: chosen, arguments: arguments)
                 let server = RedisServerProcess(executable: executable, port: chosen, child: child)
@@ -149,24 +149,6 @@ public final class RedisServerProcess: Sendable {
         } catch {
             throw RedisServerProcessError("\(error)")
         }
-    }
-
-    /// A port that was free a moment ago (bound to 127.0.0.1:0, then released). Plain syscalls: no event loop to
-    /// wait on, so calling it from a task never blocks a thread for long.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RedisServerProcessError("socket() failed: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw RedisServerProcessError("no free port: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

@@ -129,7 +129,7 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 ?? .error(.internalServerError, code: "internal", "the request could not be served")
             // The state changes first: writing the end may hand over a pipelined next request at once.
             handler.state = keepAlive ? .idle : .closing
-            let written = handler.write(response, keepAlive: keepAlive, context: context)
+            let written = response.write(to: context, keepAlive: keepAlive)
             if !keepAlive {
                 let channel = context.channel
                 written.whenComplete { _ in channel.close(promise: nil) }
@@ -159,7 +159,7 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func refuse(_ response: HTTPResponse, context: ChannelHandlerContext, requestEnded: Bool) {
         timer?.cancel()
         shard.metrics.rejectedUpgrades.increment()
-        answered = write(response, keepAlive: false, context: context)
+        answered = response.write(to: context, keepAlive: false)
         if requestEnded {
             closeAfterAnswer(context)
             return
@@ -183,18 +183,6 @@ final class RoomHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    @discardableResult
-    private func write(_ response: HTTPResponse, keepAlive: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
-        var headers = response.headers
-        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
-        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status,
-                                                             headers: headers))), promise: nil)
-        if response.body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
-        }
-        return context.writeAndFlush(wrapOutboundOut(.end(nil)))
-    }
 }
 
 @available(*, unavailable)

@@ -9,11 +9,11 @@ import Testing
 @Suite(.serialized) struct BrowserTests {
     static let token = "browser-test-token"
 
-    /// Where screenshots go: `artifacts/` at the package root (git-ignored).
+    /// Where screenshots go: `.build/artifacts/` in the package (git-ignored, and not at the top level).
     static var artifacts: URL {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        return root.appendingPathComponent("artifacts")
+        return root.appendingPathComponent(".build/artifacts")
     }
 
     @Test func twoPagesChatThroughADrainAndLoseNothing() async throws {

@@ -10,7 +10,7 @@ extension UpCommandTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roomring-state-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let ports = try freePorts(2)
+        let ports = try LoopbackPort.free(2)
         let ring = RingDocument(epoch: 1, shards: [.init(id: "s1", address: "127.0.0.1:\(ports[0])",
                                                          admin: "127.0.0.1:\(ports[1])")])
         let ringFile = directory.appendingPathComponent("ring.json")

@@ -2,13 +2,14 @@ import Foundation
 import RoomRingClient
 import RoomRingCore
 import Testing
+import RoomRingSpawn
 
 /// `roomring up` as a newcomer runs it: real child processes on loopback.
 @Suite(.serialized) struct UpCommandTests {
     /// Ports for one fleet: proxy, proxy admin, then `shards` client ports and `shards` admin ports (consecutive
     /// runs are needed by --shard-base-port, so scan for a free block).
     func fleetPorts(shards: Int) throws -> (proxy: Int, admin: Int, shardBase: Int, adminBase: Int) {
-        let pair = try freePorts(2)
+        let pair = try LoopbackPort.free(2)
         for base in stride(from: 20_000 + Int.random(in: 0..<2000) * 10, to: 60_000, by: 97) {
             let wanted = Array(base..<(base + shards)) + Array((base + 50)..<(base + 50 + shards))
             if wanted.allSatisfy({ !pair.contains($0) && canBind($0) }) { return (pair[0], pair[1], base, base + 50) }

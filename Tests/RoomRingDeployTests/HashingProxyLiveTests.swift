@@ -15,7 +15,7 @@ import Testing
     @Test func haproxyKeepsEachRoomOnOneShard() async throws {
         guard let haproxy = Tool.require("haproxy", for: "HAProxy in front of shards") else { return }
         try await withShards { shards, directory in
-            let port = try freePorts(1)[0]
+            let port = try LoopbackPort.free(1)[0]
             var config = try render(try Deploy.text("haproxy/roomring.cfg"), shards: shards,
                                     listen: ("bind :8080", "bind 127.0.0.1:\(port)"))
             // Running unprivileged in a scratch directory: no user switch, chroot or syslog socket.
@@ -34,7 +34,7 @@ import Testing
     @Test func nginxKeepsEachRoomOnOneShard() async throws {
         guard let nginx = Tool.require("nginx", for: "nginx in front of shards") else { return }
         try await withShards { shards, directory in
-            let port = try freePorts(1)[0]
+            let port = try LoopbackPort.free(1)[0]
             let config = try render(try Deploy.text("nginx/roomring.conf"), shards: shards,
                                     listen: ("listen 8080;", "listen 127.0.0.1:\(port);"))
             let included = try directory.write("roomring.conf", config)

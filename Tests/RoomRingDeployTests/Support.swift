@@ -144,27 +144,3 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
-
-/// Loopback ports that were free a moment ago (bind to 0, read, close).
-func freePorts(_ count: Int) throws -> [Int] {
-    var ports: [Int] = []
-    var sockets: [Int32] = []
-    defer { sockets.forEach { close($0) } }
-    while ports.count < count {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw TestFailure("cannot find a free port") }
-        sockets.append(fd)
-        ports.append(Int(UInt16(bigEndian: address.sin_port)))
-    }
-    return ports
-}

@@ -29,7 +29,7 @@ import Testing
             try FileManager.default.copyItem(at: buildDirectory.appendingPathComponent(bundle),
                                              to: directory.url.appendingPathComponent(bundle))
         }
-        let ports = try freePorts(4)
+        let ports = try LoopbackPort.free(4)
         let ring = RingDocument(epoch: 1, shards: [.init(id: "s1", address: "127.0.0.1:\(ports[0])",
                                                          admin: "127.0.0.1:\(ports[1])")])
         let ringFile = try directory.write("ring.json", String(decoding: ring.encoded(), as: UTF8.self))

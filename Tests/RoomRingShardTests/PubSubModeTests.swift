@@ -5,6 +5,7 @@ import RoomRingClient
 import RoomRingCore
 import RoomRingRedis
 import RoomRingShard
+import RoomRingSpawn
 import Synchronization
 
 /// Pub/sub mode across shards and through Redis failures (DESIGN.md §6), against a real `redis-server` each test
@@ -134,7 +135,7 @@ struct PubSubModeTests {
     func theMemberListCoversEveryShardAndNamesTheOnesThatDoNotAnswer() async throws {
         let redis = try await RedisServerProcess.start()
         defer { redis.kill() }
-        let ports = try (0..<3).map { _ in try RedisLiveSupport.freePort() }
+        let ports = try (0..<3).map { _ in try LoopbackPort.free() }
         let ring = RingDocument(epoch: 1, shards: (0..<3).map { i in
             .init(id: "s\(i + 1)", address: "127.0.0.1:\(ports[i])", admin: "127.0.0.1:1")
         })
@@ -271,7 +272,7 @@ struct PubSubModeTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aShardStartsWithoutRedisAndBecomesReadyWhenRedisAppears() async throws {
-        let port = try RedisLiveSupport.freePort()
+        let port = try LoopbackPort.free()
         let url = RedisURL(host: "127.0.0.1", port: port)
         var configuration = ShardConfiguration(id: "s1", listen: HostPort(host: "127.0.0.1", port: 0),
                                                adminListen: HostPort(host: "127.0.0.1", port: 0), eventLoops: 2)
@@ -309,37 +310,6 @@ final class Recorded: Sendable {
     private let chats = Mutex<[ServerMessage.Chat]>([])
     func append(_ chat: ServerMessage.Chat) { chats.withLock { $0.append(chat) } }
     var all: [ServerMessage.Chat] { chats.withLock { $0 } }
-}
-
-enum RedisLiveSupport {
-    /// A loopback port that was free a moment ago.
-    static func freePort() throws -> Int {
-        let socket = try ServerSocketProbe()
-        return socket.port
-    }
-}
-
-/// Binds 127.0.0.1:0 to learn a free port, then releases it.
-private struct ServerSocketProbe {
-    let port: Int
-    init() throws {
-        let fd = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard bound == 0 else { throw TestFailure("bind() failed") }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
 }
 
 extension PubSubModeTests {
