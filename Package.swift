@@ -36,6 +36,8 @@ let package = Package(
     targets: [
         .target(name: "RoomRingCore", swiftSettings: upcoming),
         .target(name: "RoomRingSpawn", swiftSettings: upcoming),
+        // epoll, eventfd and accept4 for the proxy's tunnel loops (Swift's Glibc module does not export them).
+        .target(name: "CRoomRingSys"),
         .target(name: "RoomRingHTTP", dependencies: ["RoomRingCore", .product(name: "Logging", package: "swift-log")] + nio,
                 swiftSettings: upcoming),
         .target(
@@ -48,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "RoomRingProxy",
-            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient",
+            dependencies: ["RoomRingCore", "RoomRingHTTP", "RoomRingClient", "CRoomRingSys",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,

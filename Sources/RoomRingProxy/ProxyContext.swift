@@ -55,13 +55,8 @@ public final class ProxyContext: Sendable {
         var address: SocketAddress?
     }
 
-    /// One idle sweeper per event loop, keyed by the loop's identity.
-    private let sweepers: [ObjectIdentifier: NIOLoopBound<TunnelSweeper>]
-
-    init(configuration: ProxyConfiguration, ring: RingDocument, logger: Logger = Logger(label: "roomring.proxy"),
-         sweepers: [NIOLoopBound<TunnelSweeper>] = []) {
+    init(configuration: ProxyConfiguration, ring: RingDocument, logger: Logger = Logger(label: "roomring.proxy")) {
         self.configuration = configuration
-        self.sweepers = Dictionary(uniqueKeysWithValues: sweepers.map { (ObjectIdentifier($0.eventLoop), $0) })
         self.logger = logger
         self.metrics = ProxyMetrics()
         self.ringBox = Mutex(Routing(ring))
@@ -159,9 +154,6 @@ public final class ProxyContext: Sendable {
         }
         return Route(shard: shard, address: routing.addresses[shard.id])
     }
-
-    /// The idle sweeper of `loop`; call on that loop.
-    func sweeper(for loop: any EventLoop) -> TunnelSweeper? { sweepers[ObjectIdentifier(loop)]?.value }
 
     var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
     func setDraining() { drainingFlag.store(true, ordering: .relaxed) }

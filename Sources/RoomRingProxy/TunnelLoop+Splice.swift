@@ -1,0 +1,123 @@
+import Glibc
+import Logging
+import RoomRingCore
+
+/// After `101` (or any answer): bytes move both ways untouched, with backpressure and half-close.
+///
+/// Backpressure: a side is read only while its partner has nothing pending. A read that the partner cannot take
+/// whole leaves the rest pending (at most one read, 64 KiB) and reading stops until a writable edge drains it, so
+/// a fast sender to a slow reader costs the proxy one buffer, and the kernel's socket buffers hold the rest.
+extension TunnelLoop {
+    enum PumpResult {
+        /// The source has nothing more for now.
+        case drained
+        /// The destination is full; the source waits.
+        case blocked
+        /// The source's input ended (read returned 0).
+        case ended
+        case failed
+    }
+
+    enum FlushResult {
+        case done
+        case partial
+        case failed(Int32)
+    }
+
+    /// Splices a tunnel whose shard answered: `firstBytes` (the response head and whatever followed it) go to the
+    /// client, and the tunnel forgets everything it needed to get here.
+    func splice(_ tunnel: Tunnel, firstBytes: [UInt8]) {
+        tunnel.phase = .spliced
+        tunnel.client.pending = firstBytes
+        tunnel.setup = nil
+        proxy.tunnelOpened(tunnel.shard)
+        logger.debug("tunnel opened", metadata: ["shard": "\(tunnel.shard)"])
+        serviceSpliced(tunnel, flushClient: true, flushBackend: false)
+    }
+
+    /// Moves whatever can move on a spliced tunnel: pending bytes first, then fresh reads both ways.
+    func serviceSpliced(_ tunnel: Tunnel, flushClient: Bool, flushBackend: Bool) {
+        if flushClient, tunnel.client.hasPending, case .failed = Self.flush(&tunnel.client) { return closeTunnel(tunnel) }
+        if flushBackend, tunnel.backend.hasPending, case .failed = Self.flush(&tunnel.backend) {
+            return closeTunnel(tunnel)
+        }
+        var moved = false
+        let up = Self.pump(from: &tunnel.client, to: &tunnel.backend, scratch: scratch, moved: &moved)
+        if case .failed = up { return closeTunnel(tunnel) }
+        let down = Self.pump(from: &tunnel.backend, to: &tunnel.client, scratch: scratch, moved: &moved)
+        if case .failed = down { return closeTunnel(tunnel) }
+        if moved { tunnel.active = true }
+        // Half-close: once a side's input ended and the partner took everything, the partner's output ends too.
+        if tunnel.client.inputEnded, !tunnel.backend.hasPending, !tunnel.backend.outputShut {
+            tunnel.backend.outputShut = true
+            shutdown(tunnel.backend.fd, Int32(SHUT_WR))
+        }
+        if tunnel.backend.inputEnded, !tunnel.client.hasPending, !tunnel.client.outputShut {
+            tunnel.client.outputShut = true
+            shutdown(tunnel.client.fd, Int32(SHUT_WR))
+        }
+        if tunnel.client.outputShut, tunnel.backend.outputShut { closeTunnel(tunnel) }
+    }
+
+    /// Reads `source` and writes to `destination` until the source is drained or the destination is full.
+    /// `record` sees every chunk read (a request body kept for a retry).
+    static func pump(from source: inout Tunnel.Side, to destination: inout Tunnel.Side,
+                     scratch: UnsafeMutableRawBufferPointer, moved: inout Bool,
+                     record: ((UnsafeRawBufferPointer) -> Void)? = nil) -> PumpResult {
+        guard !destination.hasPending else { return .blocked }
+        while source.readable, !source.inputEnded {
+            let count = read(source.fd, scratch.baseAddress, scratch.count)
+            if count > 0 {
+                moved = true
+                let chunk = UnsafeRawBufferPointer(rebasing: scratch[0..<count])
+                record?(chunk)
+                // A short read emptied the socket; a later arrival raises a new edge. After the peer's FIN keep
+                // reading until 0, since no further edge will come.
+                if count < scratch.count, !source.peerClosing { source.readable = false }
+                let sent = send(destination.fd, chunk.baseAddress, count, Int32(MSG_NOSIGNAL))
+                if sent < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR { return .failed }
+                let written = max(0, sent)
+                if written < count {
+                    destination.pending = Array(chunk[written...])
+                    destination.pendingStart = 0
+                    return .blocked
+                }
+            } else if count == 0 {
+                source.inputEnded = true
+                source.readable = false
+                return .ended
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                source.readable = false
+                return .drained
+            } else if errno != EINTR {
+                return .failed
+            }
+        }
+        return .drained
+    }
+
+    /// ``pump(from:to:scratch:moved:record:)`` for callers that do not track activity.
+    static func pump(from source: inout Tunnel.Side, to destination: inout Tunnel.Side,
+                     scratch: UnsafeMutableRawBufferPointer, record: ((UnsafeRawBufferPointer) -> Void)?) -> PumpResult {
+        var moved = false
+        return pump(from: &source, to: &destination, scratch: scratch, moved: &moved, record: record)
+    }
+
+    /// Writes what is pending for `side`.
+    static func flush(_ side: inout Tunnel.Side) -> FlushResult {
+        while side.hasPending {
+            let sent = side.pending.withUnsafeBytes { bytes in
+                send(side.fd, bytes.baseAddress! + side.pendingStart, bytes.count - side.pendingStart, Int32(MSG_NOSIGNAL))
+            }
+            if sent < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return .partial }
+                return .failed(errno)
+            }
+            side.pendingStart += sent
+        }
+        side.pending = []
+        side.pendingStart = 0
+        return .done
+    }
+}
