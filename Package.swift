@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(
             name: "RoomRingProxyTests",
             dependencies: ["RoomRingCore", "RoomRingShard", "RoomRingProxy", "RoomRingClient", "RoomRingRedis",
-                           .product(name: "Logging", package: "swift-log")] + nio,
+                           "CRoomRingSys", .product(name: "Logging", package: "swift-log")] + nio,
             swiftSettings: upcoming
         ),
         .testTarget(

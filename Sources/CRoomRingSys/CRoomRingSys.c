@@ -45,6 +45,13 @@ int rr_nodelay(int fd) {
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+int rr_nodelay_enabled(int fd) {
+    int value = 0;
+    socklen_t length = sizeof(value);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &length) != 0) return -1;
+    return value != 0;
+}
+
 int rr_socket_error(int fd) {
     int error = 0;
     socklen_t length = sizeof(error);

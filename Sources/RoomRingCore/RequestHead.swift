@@ -35,17 +35,14 @@ public struct RequestHead: Hashable, Sendable {
 
     /// First value of a header, matched case-insensitively.
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        headers.first { $0.name.equalsIgnoringASCIICase(name) }?.value
     }
 
     /// Whether a comma-separated header contains `token` (case-insensitive), as `Connection: keep-alive, Upgrade`.
     public func headerContainsToken(_ name: String, _ token: String) -> Bool {
-        let token = token.lowercased()
-        return headers.contains { header in
-            header.name.lowercased() == name.lowercased()
-                && header.value.split(separator: ",").contains {
-                    $0.trimmingSpaces().lowercased() == token
-                }
+        headers.contains { header in
+            header.name.equalsIgnoringASCIICase(name)
+                && header.value.split(separator: ",").contains { $0.trimmingSpaces().equalsIgnoringASCIICase(token) }
         }
     }
 
@@ -73,18 +70,27 @@ public struct RequestHead: Hashable, Sendable {
     /// The first value of a query parameter.
     public func queryValue(_ name: String) -> String? { queryItems.first { $0.name == name }?.value }
 
+    private static let versionPrefix = Array(" HTTP/1.".utf8)
+    private static let lineEnd = Array("\r\n".utf8)
+    private static let colonSpace = Array(": ".utf8)
+
     /// The head serialized again, with `extraHeaders` appended (the proxy adds `X-Forwarded-For`).
     public func serialized(adding extraHeaders: [Header] = []) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(length + 64)
-        out += "\(method) \(target) HTTP/1.\(minorVersion)\r\n".utf8
-        for header in headers + extraHeaders {
+        out += method.utf8
+        out.append(UInt8(ascii: " "))
+        out += target.utf8
+        out += Self.versionPrefix
+        out.append(UInt8(ascii: "0") + UInt8(clamping: minorVersion))
+        for header in [headers, extraHeaders].joined() {
+            out += Self.lineEnd
             out += header.name.utf8
-            out += ": ".utf8
+            out += Self.colonSpace
             out += header.value.utf8
-            out += "\r\n".utf8
         }
-        out += "\r\n".utf8
+        out += Self.lineEnd
+        out += Self.lineEnd
         return out
     }
 }
@@ -126,5 +132,16 @@ extension Substring {
         while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
         while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
         return s
+    }
+}
+
+extension StringProtocol {
+    /// Equality ignoring ASCII case, without allocating (header names and tokens are ASCII; other bytes must match
+    /// exactly).
+    public func equalsIgnoringASCIICase(_ other: some StringProtocol) -> Bool {
+        guard utf8.count == other.utf8.count else { return false }
+        return zip(utf8, other.utf8).allSatisfy { a, b in
+            a == b || (a | 0x20 == b | 0x20 && (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(a | 0x20))
+        }
     }
 }

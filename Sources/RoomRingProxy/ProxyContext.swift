@@ -51,6 +51,8 @@ public final class ProxyContext: Sendable {
     /// Where a request goes.
     struct Route {
         var shard: RingDocument.Shard
+        /// Epoch of the ring it was routed with.
+        var epoch: UInt64
         /// The shard's address when it is an IP literal; nil means connect by name.
         var address: SocketAddress?
     }
@@ -130,29 +132,31 @@ public final class ProxyContext: Sendable {
     /// The shard for a request: the ring owner of its room in ring mode, else the next healthy shard in turn
     /// (or, with least-tunnels, the healthy one with the fewest open tunnels, ties in turn).
     func route(room: RoomID?) -> Route? {
-        let routing = ringBox.withLock { $0 }
-        let shard: RingDocument.Shard
         if let room, configuration.balance == .ring {
-            guard let owner = routing.ring.owner(of: room) else { return nil }
-            shard = owner
-        } else {
-            let candidates = routing.ring.document.shards.filter { $0.state == .active }
-            guard !candidates.isEmpty else { return nil }
-            let healthy = candidates.filter { isHealthy($0.id) }
-            let pool = healthy.isEmpty ? candidates : healthy
-            let turn = roundRobin.add(1, ordering: .relaxed).newValue
-            var best = turn % pool.count
-            if configuration.balance == .leastTunnels {
-                let tunnels = shards.withLock { shards in pool.map { shards[$0.id]?.tunnels ?? 0 } }
-                let start = best
-                for step in 1..<pool.count {
-                    let i = (start + step) % pool.count
-                    if tunnels[i] < tunnels[best] { best = i }
+            // The common case stays inside the lock: copying the routing out would retain and release its arrays.
+            return ringBox.withLock { routing in
+                routing.ring.owner(of: room).map {
+                    Route(shard: $0, epoch: routing.ring.epoch, address: routing.addresses[$0.id])
                 }
             }
-            shard = pool[best]
         }
-        return Route(shard: shard, address: routing.addresses[shard.id])
+        let routing = ringBox.withLock { $0 }
+        let candidates = routing.ring.document.shards.filter { $0.state == .active }
+        guard !candidates.isEmpty else { return nil }
+        let healthy = candidates.filter { isHealthy($0.id) }
+        let pool = healthy.isEmpty ? candidates : healthy
+        let turn = roundRobin.add(1, ordering: .relaxed).newValue
+        var best = turn % pool.count
+        if configuration.balance == .leastTunnels {
+            let tunnels = shards.withLock { shards in pool.map { shards[$0.id]?.tunnels ?? 0 } }
+            let start = best
+            for step in 1..<pool.count {
+                let i = (start + step) % pool.count
+                if tunnels[i] < tunnels[best] { best = i }
+            }
+        }
+        let shard = pool[best]
+        return Route(shard: shard, epoch: routing.ring.epoch, address: routing.addresses[shard.id])
     }
 
     var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }

@@ -25,6 +25,8 @@ enum Sockets {
         let size = socklen_t(MemoryLayout<Int32>.size)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, size)
         if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, size) }
+        // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one system call less per client.
+        _ = rr_nodelay(fd)
         let bound = address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) }
         guard bound == 0 else {
             let error = SystemCallError("bind \(address)")
@@ -66,8 +68,15 @@ enum Sockets {
     /// The IP address in `storage`, as text.
     static func ipAddress(of storage: sockaddr_storage) -> String {
         var storage = storage
-        var text = [CChar](repeating: 0, count: 64)
-        guard rr_ip_text(&storage, &text, socklen_t(text.count)) == 0 else { return "unknown" }
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: 64) { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { text in
+                guard rr_ip_text(&storage, text.baseAddress, socklen_t(text.count)) == 0 else { return 0 }
+                return strlen(text.baseAddress!)
+            }
+        }.nonEmpty ?? "unknown"
     }
+}
+
+extension String {
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }

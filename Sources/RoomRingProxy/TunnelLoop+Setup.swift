@@ -30,7 +30,8 @@ extension TunnelLoop {
             case .complete(let head):
                 setup.requestID = RequestIDGenerator.sanitized(head.header("x-request-id")) ?? proxy.requestIDs.next()
                 setup.head = head
-                setup.extra = Array(setup.parser.bufferedBytes[head.length...])
+                let buffered = setup.parser.bufferedBytes
+                if buffered.count > head.length { setup.extra = Array(buffered[head.length...]) }
                 setup.parser = RequestHeadParser(limits: setup.parser.limits)  // let the head's buffer go
                 return route(tunnel)
             }
@@ -48,11 +49,11 @@ extension TunnelLoop {
         guard !proxy.isDraining else {
             return fail(tunnel, status: 503, code: "draining", message: "proxy is shutting down", retryAfter: true)
         }
-        setup.routedEpoch = proxy.ring.epoch
         guard let route = proxy.route(room: head.room) else {
             return fail(tunnel, status: 503, code: "no_shard", message: "no active shard in the ring", retryAfter: true)
         }
         tunnel.shard = route.shard.id
+        setup.routedEpoch = route.epoch
         setup.attempt += 1
         let deadline = now + Self.nanoseconds(proxy.configuration.connectTimeout)
         connectDeadlines.append((deadline, tunnel, setup.attempt))
@@ -93,10 +94,10 @@ extension TunnelLoop {
         tunnel.phase = .connecting
         let forwarded = [RequestHead.Header(name: "X-Forwarded-For", value: Sockets.ipAddress(of: setup.peer)),
                          RequestHead.Header(name: RequestIDGenerator.header, value: setup.requestID)]
-        head.headers.removeAll { $0.name.lowercased() == "x-request-id" }
+        head.headers.removeAll { $0.name.equalsIgnoringASCIICase("x-request-id") }
         // One request per tunnel for plain HTTP: a second request on the same connection could name another room.
         if !head.isWebSocketUpgrade {
-            head.headers.removeAll { $0.name.lowercased() == "connection" }
+            head.headers.removeAll { $0.name.equalsIgnoringASCIICase("connection") }
             head.headers.append(.init(name: "Connection", value: "close"))
         }
         var bytes = head.serialized(adding: forwarded)

@@ -47,6 +47,10 @@ extension TunnelLoop {
         let down = Self.pump(from: &tunnel.backend, to: &tunnel.client, scratch: scratch, moved: &moved)
         if case .failed = down { return closeTunnel(tunnel) }
         if moved { tunnel.active = true }
+        // Both inputs ended and nothing is left to deliver: close, which ends both outputs without two shutdowns.
+        if tunnel.client.inputEnded, tunnel.backend.inputEnded, !tunnel.client.hasPending, !tunnel.backend.hasPending {
+            return closeTunnel(tunnel)
+        }
         // Half-close: once a side's input ended and the partner took everything, the partner's output ends too.
         if tunnel.client.inputEnded, !tunnel.backend.hasPending, !tunnel.backend.outputShut {
             tunnel.backend.outputShut = true

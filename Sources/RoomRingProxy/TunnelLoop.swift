@@ -219,7 +219,6 @@ final class TunnelLoop {
                     return
                 }
             }
-            _ = rr_nodelay(fd)
             serials &+= 1
             let tunnel = Tunnel(serial: serials, client: fd, peer: peer, limits: proxy.configuration.headLimits)
             guard register(fd, for: tunnel) else {

@@ -38,6 +38,8 @@ int rr_nodelay(int fd);
 int rr_ip_text(const struct sockaddr_storage *address, char *out, socklen_t size);
 /// The port of `address` in host order (0 for another family).
 int rr_port(const struct sockaddr_storage *address);
+/// Whether TCP_NODELAY is set (1), not (0), or -1 on error.
+int rr_nodelay_enabled(int fd);
 /// The socket's pending error (SO_ERROR), or errno when that cannot be read.
 int rr_socket_error(int fd);
 
