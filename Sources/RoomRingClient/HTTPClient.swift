@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import RoomRingCore
 
 /// A one-request-per-connection HTTP/1.1 client for admin APIs, health checks and tests.
 ///
@@ -103,15 +104,7 @@ public enum HTTPClient {
     }
 
     /// Index of the `\r\n\r\n` that ends an HTTP head, if present.
-    public static func findHeadEnd<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes) -> Int?
-    where Bytes.Index == Int {
-        guard bytes.count >= 4 else { return nil }
-        for i in bytes.startIndex...(bytes.endIndex - 4)
-        where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
-            return i
-        }
-        return nil
-    }
+    public static func findHeadEnd(_ bytes: [UInt8]) -> Int? { ResponseHeadScan.headEnd(bytes).map { $0 - 4 } }
 }
 
 private final class CollectHandler: ChannelInboundHandler {

@@ -1,5 +1,6 @@
 /// What the proxy needs from a shard's response head before it splices: where the head ends, its status, and
-/// (for a `421`) the shard's `RoomRing-Epoch`. Everything else in the head is relayed untouched.
+/// (for a `421`) the shard's `RoomRing-Epoch`; everything else is relayed untouched. The clients find head ends
+/// with it too.
 public enum ResponseHeadScan {
     /// Index just past the `\r\n\r\n` that ends the head, or nil when it has not arrived yet.
     public static func headEnd(_ bytes: [UInt8], searchingFrom start: Int = 0) -> Int? {

@@ -60,14 +60,27 @@ public struct HTTPResponse: Sendable {
     public func write(to context: ChannelHandlerContext, keepAlive: Bool, requestID: String? = nil)
         -> EventLoopFuture<Void>
     {
+        let head = HTTPResponseHead(version: .http1_1, status: status,
+                                    headers: completedHeaders(keepAlive: keepAlive, requestID: requestID))
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        if body.readableBytes > 0 { context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil) }
+        return context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+    }
+
+    /// This response as bytes, with `Connection: close`, for a raw socket (the proxy's tunnel loops answer some
+    /// requests themselves, outside any NIO pipeline).
+    public func closingBytes(requestID: String?) -> [UInt8] {
+        var text = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
+        for (name, value) in completedHeaders(keepAlive: false, requestID: requestID) { text += "\(name): \(value)\r\n" }
+        return Array((text + "\r\n").utf8) + body.readableBytesView
+    }
+
+    private func completedHeaders(keepAlive: Bool, requestID: String?) -> HTTPHeaders {
         var headers = self.headers
         if let requestID { headers.replaceOrAdd(name: RequestIDGenerator.header, value: requestID) }
         headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
-        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-        if body.readableBytes > 0 { context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil) }
-        return context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        return headers
     }
 }
 

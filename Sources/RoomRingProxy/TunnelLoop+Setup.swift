@@ -2,8 +2,10 @@ import Dispatch
 import Glibc
 import Logging
 import NIOCore
+import NIOHTTP1
 import Prometheus
 import RoomRingCore
+import RoomRingHTTP
 
 /// From accept to splice: read the head, route, connect, forward, read the shard's answer.
 extension TunnelLoop {
@@ -115,13 +117,11 @@ extension TunnelLoop {
 
     /// The first writable edge of the shard connection: connected, or failed.
     func backendConnected(_ tunnel: Tunnel) {
-        switch Self.flush(&tunnel.backend) {
-        case .failed(let code):
-            connectFailed(tunnel, reason: "\(SystemCallError("connect", code))")
-        case .done, .partial:
-            tunnel.phase = .awaitingResponse
-            serviceAwaiting(tunnel, flushBackend: false)
+        if let code = Self.flush(&tunnel.backend) {
+            return connectFailed(tunnel, reason: "\(SystemCallError("connect", code))")
         }
+        tunnel.phase = .awaitingResponse
+        serviceAwaiting(tunnel, flushBackend: false)
     }
 
     func connectFailed(_ tunnel: Tunnel, reason: String) {
@@ -139,10 +139,12 @@ extension TunnelLoop {
     /// Connected, waiting for the shard's response head; a request body flows meanwhile.
     func serviceAwaiting(_ tunnel: Tunnel, flushBackend: Bool) {
         guard let setup = tunnel.setup else { return }
-        if flushBackend, case .failed = Self.flush(&tunnel.backend) { return closeTunnel(tunnel) }
-        if setup.streamingBody, !tunnel.backend.hasPending {
-            let result = Self.pump(from: &tunnel.client, to: &tunnel.backend, scratch: scratch) { setup.recordSent($0) }
-            if case .failed = result { return closeTunnel(tunnel) }
+        if flushBackend, Self.flush(&tunnel.backend) != nil { return closeTunnel(tunnel) }
+        var moved = false
+        if setup.streamingBody,
+            !Self.pump(from: &tunnel.client, to: &tunnel.backend, scratch: scratch, moved: &moved, record: setup.recordSent)
+        {
+            return closeTunnel(tunnel)
         }
         readResponse(tunnel, setup)
     }
@@ -224,13 +226,10 @@ extension TunnelLoop {
             return closeTunnel(tunnel)
         }
         logger.info("request answered by the proxy", metadata: metadata(tunnel, ["status": "\(status)", "code": "\(code)"]))
-        let body = #"{"error":{"code":"# + JSONText.quoted(code) + #","message":"# + JSONText.quoted(message) + "}}\n"
-        var head = "HTTP/1.1 \(status) \(Self.reason(status))\r\nContent-Type: application/json\r\n"
-        head += "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n"
-        if retryAfter { head += "Retry-After: 1\r\n" }
-        head += "\(RequestIDGenerator.header): \(tunnel.setup?.requestID ?? "")\r\n"
+        let response = HTTPResponse.error(HTTPResponseStatus(statusCode: status), code: code, message,
+                                          headers: retryAfter ? ["Retry-After": "1"] : [:])
         // A fresh socket's send buffer takes an answer this small whole; if it cannot, the client is not reading.
-        let answer = Array((head + "\r\n" + body).utf8)
+        let answer = response.closingBytes(requestID: tunnel.setup?.requestID)
         _ = answer.withUnsafeBytes { send(tunnel.client.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         closeTunnel(tunnel)
     }
@@ -243,17 +242,5 @@ extension TunnelLoop {
         if let room = setup.head?.room { metadata["room"] = "\(room)" }
         metadata["peer"] = "\(Sockets.ipAddress(of: setup.peer))"
         return metadata
-    }
-
-    static func reason(_ status: Int) -> String {
-        switch status {
-        case 400: "Bad Request"
-        case 408: "Request Timeout"
-        case 431: "Request Header Fields Too Large"
-        case 502: "Bad Gateway"
-        case 503: "Service Unavailable"
-        case 505: "HTTP Version Not Supported"
-        default: "Error"
-        }
     }
 }

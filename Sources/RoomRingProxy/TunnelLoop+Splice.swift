@@ -8,22 +8,6 @@ import RoomRingCore
 /// whole leaves the rest pending (at most one read, 64 KiB) and reading stops until a writable edge drains it, so
 /// a fast sender to a slow reader costs the proxy one buffer, and the kernel's socket buffers hold the rest.
 extension TunnelLoop {
-    enum PumpResult {
-        /// The source has nothing more for now.
-        case drained
-        /// The destination is full; the source waits.
-        case blocked
-        /// The source's input ended (read returned 0).
-        case ended
-        case failed
-    }
-
-    enum FlushResult {
-        case done
-        case partial
-        case failed(Int32)
-    }
-
     /// Splices a tunnel whose shard answered: `firstBytes` (the response head and whatever followed it) go to the
     /// client, and the tunnel forgets everything it needed to get here.
     func splice(_ tunnel: Tunnel, firstBytes: [UInt8]) {
@@ -37,15 +21,12 @@ extension TunnelLoop {
 
     /// Moves whatever can move on a spliced tunnel: pending bytes first, then fresh reads both ways.
     func serviceSpliced(_ tunnel: Tunnel, flushClient: Bool, flushBackend: Bool) {
-        if flushClient, tunnel.client.hasPending, case .failed = Self.flush(&tunnel.client) { return closeTunnel(tunnel) }
-        if flushBackend, tunnel.backend.hasPending, case .failed = Self.flush(&tunnel.backend) {
-            return closeTunnel(tunnel)
-        }
+        if flushClient, Self.flush(&tunnel.client) != nil { return closeTunnel(tunnel) }
+        if flushBackend, Self.flush(&tunnel.backend) != nil { return closeTunnel(tunnel) }
         var moved = false
-        let up = Self.pump(from: &tunnel.client, to: &tunnel.backend, scratch: scratch, moved: &moved)
-        if case .failed = up { return closeTunnel(tunnel) }
-        let down = Self.pump(from: &tunnel.backend, to: &tunnel.client, scratch: scratch, moved: &moved)
-        if case .failed = down { return closeTunnel(tunnel) }
+        guard Self.pump(from: &tunnel.client, to: &tunnel.backend, scratch: scratch, moved: &moved),
+            Self.pump(from: &tunnel.backend, to: &tunnel.client, scratch: scratch, moved: &moved)
+        else { return closeTunnel(tunnel) }
         if moved { tunnel.active = true }
         // Both inputs ended and nothing is left to deliver: close, which ends both outputs without two shutdowns.
         if tunnel.client.inputEnded, tunnel.backend.inputEnded, !tunnel.client.hasPending, !tunnel.backend.hasPending {
@@ -60,15 +41,15 @@ extension TunnelLoop {
             tunnel.client.outputShut = true
             shutdown(tunnel.client.fd, Int32(SHUT_WR))
         }
-        if tunnel.client.outputShut, tunnel.backend.outputShut { closeTunnel(tunnel) }
     }
 
-    /// Reads `source` and writes to `destination` until the source is drained or the destination is full.
-    /// `record` sees every chunk read (a request body kept for a retry).
+    /// Reads `source` and writes to `destination` until the source is drained, its input ends, or the destination
+    /// is full (it then has pending bytes). `record` sees every chunk read (a request body kept for a retry).
+    /// Returns false on a socket error.
     static func pump(from source: inout Tunnel.Side, to destination: inout Tunnel.Side,
                      scratch: UnsafeMutableRawBufferPointer, moved: inout Bool,
-                     record: ((UnsafeRawBufferPointer) -> Void)? = nil) -> PumpResult {
-        guard !destination.hasPending else { return .blocked }
+                     record: ((UnsafeRawBufferPointer) -> Void)? = nil) -> Bool {
+        guard !destination.hasPending else { return true }
         while source.readable, !source.inputEnded {
             let count = read(source.fd, scratch.baseAddress, scratch.count)
             if count > 0 {
@@ -79,49 +60,40 @@ extension TunnelLoop {
                 // reading until 0, since no further edge will come.
                 if count < scratch.count, !source.peerClosing { source.readable = false }
                 let sent = send(destination.fd, chunk.baseAddress, count, Int32(MSG_NOSIGNAL))
-                if sent < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR { return .failed }
+                if sent < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR { return false }
                 let written = max(0, sent)
                 if written < count {
                     destination.pending = Array(chunk[written...])
                     destination.pendingStart = 0
-                    return .blocked
+                    return true
                 }
             } else if count == 0 {
                 source.inputEnded = true
                 source.readable = false
-                return .ended
             } else if errno == EAGAIN || errno == EWOULDBLOCK {
                 source.readable = false
-                return .drained
             } else if errno != EINTR {
-                return .failed
+                return false
             }
         }
-        return .drained
+        return true
     }
 
-    /// ``pump(from:to:scratch:moved:record:)`` for callers that do not track activity.
-    static func pump(from source: inout Tunnel.Side, to destination: inout Tunnel.Side,
-                     scratch: UnsafeMutableRawBufferPointer, record: ((UnsafeRawBufferPointer) -> Void)?) -> PumpResult {
-        var moved = false
-        return pump(from: &source, to: &destination, scratch: scratch, moved: &moved, record: record)
-    }
-
-    /// Writes what is pending for `side`.
-    static func flush(_ side: inout Tunnel.Side) -> FlushResult {
+    /// Writes what is pending for `side` until it is all taken or the socket is full; the errno of a failed write.
+    static func flush(_ side: inout Tunnel.Side) -> Int32? {
         while side.hasPending {
             let sent = side.pending.withUnsafeBytes { bytes in
                 send(side.fd, bytes.baseAddress! + side.pendingStart, bytes.count - side.pendingStart, Int32(MSG_NOSIGNAL))
             }
             if sent < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { return .partial }
-                return .failed(errno)
+                if errno == EAGAIN || errno == EWOULDBLOCK { return nil }
+                return errno
             }
             side.pendingStart += sent
         }
         side.pending = []
         side.pendingStart = 0
-        return .done
+        return nil
     }
 }

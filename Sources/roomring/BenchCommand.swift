@@ -126,17 +126,10 @@ struct Bench: AsyncParsableCommand {
             print(report.text)
         }
 
-        private func parsedRates() throws -> [Int] {
-            let values = rates.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("bad --rates") }
-            return values.map { $0! }
-        }
+        private func parsedRates() throws -> [Int] { try commaSeparated(rates, "bad --rates", positiveInteger) }
 
         private func parsedTargets() throws -> [FanoutTarget] {
-            let values = targets.split(separator: ",")
-                .map { FanoutTarget(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
-            guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw ValidationError("bad --targets") }
-            return values.map { $0! }
+            try commaSeparated(targets, "bad --targets", FanoutTarget.init(rawValue:))
         }
     }
 }

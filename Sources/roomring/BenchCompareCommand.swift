@@ -134,16 +134,10 @@ extension Bench {
             print("wrote \(directory.appendingPathComponent("report.md").path) and \(report.charts.count) SVG charts")
         }
 
-        private static func rates(_ rates: String) throws -> [Int] {
-            let values = rates.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("bad --rates") }
-            return values.map { $0! }
-        }
+        private static func rates(_ rates: String) throws -> [Int] { try commaSeparated(rates, "bad --rates", positiveInteger) }
 
         private func parsedModes() throws -> [ScalingMode] {
-            let values = modes.split(separator: ",").map { ScalingMode(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
-            guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw ValidationError("bad --modes") }
-            return values.map { $0! }
+            try commaSeparated(modes, "bad --modes", ScalingMode.init(rawValue:))
         }
     }
 }

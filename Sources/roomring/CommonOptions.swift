@@ -110,3 +110,14 @@ enum ParentWatch {
         }
     }
 }
+
+/// A comma-separated flag value (`--rates 1000,2000`), each item parsed by `parse`.
+/// - Throws: `ValidationError(message)` when the list is empty or an item does not parse.
+func commaSeparated<T>(_ text: String, _ message: String, _ parse: (String) -> T?) throws -> [T] {
+    let values = text.split(separator: ",").map { parse($0.trimmingCharacters(in: .whitespaces)) }
+    guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw ValidationError(message) }
+    return values.map { $0! }
+}
+
+/// A positive integer, or nil.
+func positiveInteger(_ text: String) -> Int? { Int(text).flatMap { $0 > 0 ? $0 : nil } }
