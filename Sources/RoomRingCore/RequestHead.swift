@@ -41,9 +41,32 @@ public struct RequestHead: Hashable, Sendable {
     /// Whether a comma-separated header contains `token` (case-insensitive), as `Connection: keep-alive, Upgrade`.
     public func headerContainsToken(_ name: String, _ token: String) -> Bool {
         headers.contains { header in
-            header.name.equalsIgnoringASCIICase(name)
-                && header.value.split(separator: ",").contains { $0.trimmingSpaces().equalsIgnoringASCIICase(token) }
+            header.name.equalsIgnoringASCIICase(name) && Self.list(header.value, contains: token)
         }
+    }
+
+    /// Whether a comma-separated list holds `token`, ignoring case and the spaces around items; checked in place,
+    /// since every proxied handshake asks it twice.
+    static func list(_ value: String, contains token: String) -> Bool { list(value.utf8, contains: token.utf8) }
+
+    static func list<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes, contains token: some Collection<UInt8>) -> Bool {
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.endIndex
+            var first = start
+            var last = end
+            while first < last, bytes[first] == UInt8(ascii: " ") || bytes[first] == UInt8(ascii: "\t") {
+                first = bytes.index(after: first)
+            }
+            while first < last {
+                let before = bytes.index(before: last)
+                guard bytes[before] == UInt8(ascii: " ") || bytes[before] == UInt8(ascii: "\t") else { break }
+                last = before
+            }
+            if first < last, asciiCaseInsensitiveEqual(bytes[first..<last], token) { return true }
+            start = end < bytes.endIndex ? bytes.index(after: end) : end
+        }
+        return false
     }
 
     /// Whether this asks for a WebSocket upgrade.
@@ -139,9 +162,14 @@ extension StringProtocol {
     /// Equality ignoring ASCII case, without allocating (header names and tokens are ASCII; other bytes must match
     /// exactly).
     public func equalsIgnoringASCIICase(_ other: some StringProtocol) -> Bool {
-        guard utf8.count == other.utf8.count else { return false }
-        return zip(utf8, other.utf8).allSatisfy { a, b in
-            a == b || (a | 0x20 == b | 0x20 && (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(a | 0x20))
-        }
+        asciiCaseInsensitiveEqual(utf8, other.utf8)
+    }
+}
+
+/// Byte-wise equality ignoring the case of ASCII letters.
+func asciiCaseInsensitiveEqual(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+    guard a.count == b.count else { return false }
+    return zip(a, b).allSatisfy { a, b in
+        a == b || (a | 0x20 == b | 0x20 && (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(a | 0x20))
     }
 }

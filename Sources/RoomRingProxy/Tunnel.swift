@@ -68,7 +68,9 @@ final class Tunnel {
 final class Setup {
     var parser: RequestHeadParser
     let peer: sockaddr_storage
-    var head: RequestHead?
+    var head: RequestHeadFacts?
+    /// The bytes the head was parsed from (and any after it), forwarded as they are when nothing in it changes.
+    var received: [UInt8] = []
     /// Bytes after the head that arrived with it (a body, or frames sent eagerly).
     var extra: [UInt8] = []
     /// `X-Request-ID`: the client's when it is safe, else a new one.

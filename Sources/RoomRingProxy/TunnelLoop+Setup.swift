@@ -23,16 +23,17 @@ extension TunnelLoop {
                 return closeTunnel(tunnel)
             }
             if count < scratch.count, !tunnel.client.peerClosing { tunnel.client.readable = false }
-            switch setup.parser.feed(UnsafeRawBufferPointer(rebasing: scratch[0..<count])) {
+            switch setup.parser.scan(UnsafeRawBufferPointer(rebasing: scratch[0..<count])) {
             case .needMore:
                 continue
             case .rejected(let error):
                 if error.closeWithoutResponse { return fail(tunnel, status: nil) }
                 return fail(tunnel, status: error.status, code: error.reason.rawValue, message: error.description)
             case .complete(let head):
-                setup.requestID = RequestIDGenerator.sanitized(head.header("x-request-id")) ?? proxy.requestIDs.next()
+                setup.requestID = RequestIDGenerator.sanitized(head.requestID) ?? proxy.requestIDs.next()
                 setup.head = head
                 let buffered = setup.parser.bufferedBytes
+                setup.received = buffered
                 if buffered.count > head.length { setup.extra = Array(buffered[head.length...]) }
                 setup.parser = RequestHeadParser(limits: setup.parser.limits)  // let the head's buffer go
                 return route(tunnel)
@@ -58,7 +59,7 @@ extension TunnelLoop {
         setup.routedEpoch = route.epoch
         setup.attempt += 1
         let deadline = now + Self.nanoseconds(proxy.configuration.connectTimeout)
-        connectDeadlines.append((deadline, tunnel, setup.attempt))
+        connectDeadlines.append((deadline, tunnel.client.fd, tunnel.serial, setup.attempt))
         if let address = route.address { return connect(tunnel, to: address) }
         guard let name = HostPort(route.shard.address) else {
             return fail(tunnel, status: 503, code: "no_shard",
@@ -81,7 +82,7 @@ extension TunnelLoop {
     }
 
     private func connect(_ tunnel: Tunnel, to address: SocketAddress) {
-        guard let setup = tunnel.setup, var head = setup.head else { return }
+        guard let setup = tunnel.setup, let head = setup.head else { return }
         let fd: Int32
         switch Sockets.connect(to: address) {
         case .failure(let error): return connectFailed(tunnel, reason: "\(error)")
@@ -94,26 +95,52 @@ extension TunnelLoop {
             return connectFailed(tunnel, reason: "epoll_ctl failed")
         }
         tunnel.phase = .connecting
-        let forwarded = [RequestHead.Header(name: "X-Forwarded-For", value: Sockets.ipAddress(of: setup.peer)),
-                         RequestHead.Header(name: RequestIDGenerator.header, value: setup.requestID)]
-        head.headers.removeAll { $0.name.equalsIgnoringASCIICase("x-request-id") }
-        // One request per tunnel for plain HTTP: a second request on the same connection could name another room.
-        if !head.isWebSocketUpgrade {
-            head.headers.removeAll { $0.name.equalsIgnoringASCIICase("connection") }
-            head.headers.append(.init(name: "Connection", value: "close"))
-        }
-        var bytes = head.serialized(adding: forwarded)
+        var bytes = forwardedHead(head, setup)
         // On a retry, the body the first shard already got goes out again first.
         bytes += setup.sentBody ?? []
         bytes += setup.extra
         setup.recordSent(setup.extra)
         setup.extra = []
         tunnel.backend.pending = bytes
-        if head.header("content-length").map({ $0 != "0" }) ?? (head.header("transfer-encoding") != nil) {
+        if head.hasBody {
             // A body follows: let it flow now, or the shard would wait for it while we wait for the answer.
             setup.streamingBody = true
         }
     }
+
+    /// The head as the shard gets it: with `X-Forwarded-For` and `X-Request-ID`, and `Connection: close` for
+    /// plain HTTP (one request per tunnel: a second request on the connection could name another room).
+    private func forwardedHead(_ facts: RequestHeadFacts, _ setup: Setup) -> [UInt8] {
+        let address = Sockets.ipAddress(of: setup.peer)
+        let received = setup.received[0..<facts.length]
+        if facts.isWebSocketUpgrade, facts.requestID == nil {
+            // The usual handshake: nothing to remove, so the bytes the client sent go on as they are, and the
+            // two headers are added before the empty line.
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(facts.length + 40 + address.utf8.count + setup.requestID.utf8.count)
+            bytes += received.dropLast(2)
+            bytes += Self.forwardedForPrefix
+            bytes += address.utf8
+            bytes += Self.requestIDPrefix
+            bytes += setup.requestID.utf8
+            bytes += Self.headEnd
+            return bytes
+        }
+        // Headers to remove: parse the head in full (it parsed before, so it does again) and write it anew.
+        var parser = RequestHeadParser(limits: setup.parser.limits)
+        guard case .complete(var head) = parser.feed(received) else { return Array(received) }
+        head.headers.removeAll { $0.name.equalsIgnoringASCIICase("x-request-id") }
+        if !facts.isWebSocketUpgrade {
+            head.headers.removeAll { $0.name.equalsIgnoringASCIICase("connection") }
+            head.headers.append(.init(name: "Connection", value: "close"))
+        }
+        return head.serialized(adding: [.init(name: "X-Forwarded-For", value: address),
+                                        .init(name: RequestIDGenerator.header, value: setup.requestID)])
+    }
+
+    private static let forwardedForPrefix = Array("X-Forwarded-For: ".utf8)
+    private static let requestIDPrefix = Array("\r\n\(RequestIDGenerator.header): ".utf8)
+    private static let headEnd = Array("\r\n\r\n".utf8)
 
     /// The first writable edge of the shard connection: connected, or failed.
     func backendConnected(_ tunnel: Tunnel) {

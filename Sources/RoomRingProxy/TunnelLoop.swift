@@ -77,9 +77,10 @@ final class TunnelLoop {
     private(set) var now: UInt64 = 0
     private var serials: UInt64 = 0
     /// Head and connect timeouts are the same for every connection, so deadlines arrive in order: FIFOs, not heaps.
-    /// Entries of tunnels that moved on are skipped when they come due.
-    var headDeadlines = CircularBuffer<(deadline: UInt64, tunnel: Tunnel)>()
-    var connectDeadlines = CircularBuffer<(deadline: UInt64, tunnel: Tunnel, attempt: Int)>()
+    /// Entries name a tunnel by descriptor and serial, not by reference, so a tunnel that closed is freed at once
+    /// instead of a timeout later; entries of tunnels that moved on are skipped when they come due.
+    var headDeadlines = CircularBuffer<(deadline: UInt64, fd: Int32, serial: UInt64)>()
+    var connectDeadlines = CircularBuffer<(deadline: UInt64, fd: Int32, serial: UInt64, attempt: Int)>()
     private let sweepPeriod: UInt64
     private var nextSweep: UInt64
     private var acceptPausedUntil: UInt64?
@@ -180,11 +181,13 @@ final class TunnelLoop {
     private func fireTimers() {
         while let first = headDeadlines.first, first.deadline <= now {
             headDeadlines.removeFirst()
-            if first.tunnel.phase == .readingHead { headTimedOut(first.tunnel) }
+            if let tunnel = tunnel(fd: first.fd, serial: first.serial), tunnel.phase == .readingHead {
+                headTimedOut(tunnel)
+            }
         }
         while let first = connectDeadlines.first, first.deadline <= now {
             connectDeadlines.removeFirst()
-            let tunnel = first.tunnel
+            guard let tunnel = tunnel(fd: first.fd, serial: first.serial) else { continue }
             if tunnel.phase == .connecting || tunnel.phase == .resolving, tunnel.setup?.attempt == first.attempt {
                 connectFailed(tunnel, reason: "connect timed out")
             }
@@ -225,7 +228,7 @@ final class TunnelLoop {
                 close(fd)
                 continue
             }
-            headDeadlines.append((now + Self.nanoseconds(proxy.configuration.headTimeout), tunnel))
+            headDeadlines.append((now + Self.nanoseconds(proxy.configuration.headTimeout), fd, serials))
         }
     }
 
