@@ -111,7 +111,8 @@ public enum ProxyBench {
         say("  echo         chat of \(options.messageBytes) message bytes, no id; each connection alone in its room; "
             + "\(format(options.warmup)) s warm-up + \(format(options.duration)) s at 1 and \(options.connections) "
             + "connections, closed loop" + (options.rate > 0 ? "; then \(options.rate) msg/s paced for server CPU" : ""))
-        say("  handshakes   \(options.handshakes), \(options.handshakesInFlight) in flight, each until its hello")
+        say("  handshakes   \(options.handshakes) per target, \(options.handshakesInFlight) in flight, each until its hello; "
+            + "all targets up at once, in \(ProxyBenchHandshakeRounds.rounds) alternating rounds")
         say("  memory       \(idle) idle connections, VmRSS after − before, fresh processes")
         for note in notes { say("  note         \(note)") }
         say("  work dir     \(workDirectory) (ring, configs, server logs)")
@@ -152,6 +153,10 @@ public enum ProxyBench {
                                                 say: { say("  [\(rep + 1)/\(options.repeats) \(target.rawValue)] " + $0) })
                 figures[target] = try await session.run()
             }
+            let rounds = ProxyBenchHandshakeRounds(targets: order, options: options, setup: setup, loop: loop,
+                                                   prefix: "r\(rep + 1)",
+                                                   say: { say("  [\(rep + 1)/\(options.repeats) handshakes] " + $0) })
+            for (target, metrics) in try await rounds.run() { figures[target, default: [:]].merge(metrics) { $1 } }
             runs.append(figures)
         }
         return runs
@@ -182,7 +187,8 @@ public enum ProxyBench {
     }
 }
 
-/// One target in one repetition: fresh processes for the echo and handshake workloads, fresh ones again for memory.
+/// One target in one repetition: fresh processes for the echo workloads, fresh ones again for memory. (Handshakes
+/// are measured for all targets together: ``ProxyBenchHandshakeRounds``.)
 struct ProxyBenchSession {
     var target: ProxyBenchTarget
     var options: ProxyBenchOptions
@@ -232,26 +238,6 @@ struct ProxyBenchSession {
                     + (delivered < 0.95 * Double(options.rate) ? " [SATURATED: lower --rate for a CPU figure]" : ""))
             }
 
-            let driver = ProxyBenchHandshakeDriver(loop: loop, endpoint: fleet.endpoint, roomPrefix: prefix + "h")
-            let total = options.handshakes
-            let inFlight = options.handshakesInFlight
-            let before = fleet.cpuSeconds()
-            let handshakes = try await loop.flatSubmit { driver.run(total: total, inFlight: inFlight) }.get()
-            let after = fleet.cpuSeconds()
-            try fleet.checkAlive()
-            figures[.handshakes] = handshakes.perSecond
-            if handshakes.failures > 0 { figures[.handshakeFailures] = Double(handshakes.failures) }
-            let perHandshake = { (a: Double?, b: Double?) -> Double? in
-                guard let a, let b, handshakes.completed > 0 else { return nil }
-                return (b - a) / Double(handshakes.completed) * 1e6
-            }
-            figures[.proxyHandshakeCPU] = perHandshake(before.proxy, after.proxy)
-            figures[.shardHandshakeCPU] = perHandshake(before.shard, after.shard)
-            say("handshakes: \(handshakes.completed) in \(ProxyBench.format(handshakes.seconds, decimals: 2)) s = "
-                + "\(ProxyBench.format(handshakes.perSecond, decimals: 0))/s; CPU µs per handshake: "
-                + (figures[.proxyHandshakeCPU].map { "proxy \(ProxyBench.format($0, decimals: 0)), " } ?? "")
-                + "shard \(ProxyBench.format(figures[.shardHandshakeCPU] ?? .nan, decimals: 0))"
-                + (handshakes.failures > 0 ? " (\(handshakes.failures) failed: \(handshakes.firstFailure ?? ""))" : ""))
         } catch {
             await fleet.stop()
             throw error

@@ -26,8 +26,11 @@ struct ProxyBenchCommand: AsyncParsableCommand {
                           server CPU seconds per 100,000 delivered messages
                           (/proc/PID/stat), comparable past the generator's
                           ceiling.
-              handshakes  --handshakes WebSocket handshakes, 100 in flight,
-                          each until its hello arrives.
+              handshakes  --handshakes WebSocket handshakes per target,
+                          100 in flight, each until its hello arrives;
+                          every target's processes up at once, measured
+                          in 5 alternating rounds so that drift in the
+                          machine's speed hits every target alike.
               memory      VmRSS of the proxy and the shard before and after
                           opening --idle idle connections, fresh processes,
                           divided by the count. The count shrinks (with a
