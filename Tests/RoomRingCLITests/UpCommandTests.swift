@@ -8,13 +8,27 @@ import RoomRingSpawn
 @Suite(.serialized) struct UpCommandTests {
     /// Ports for one fleet: proxy, proxy admin, then `shards` client ports and `shards` admin ports (consecutive
     /// runs are needed by --shard-base-port, so scan for a free block).
+    /// The blocks are looked for below the kernel's ephemeral range first: ports in it can be held by thousands of
+    /// client connections in TIME_WAIT (a benchmark leaves them), which a server cannot bind over.
     func fleetPorts(shards: Int) throws -> (proxy: Int, admin: Int, shardBase: Int, adminBase: Int) {
         let pair = try LoopbackPort.free(2)
-        for base in stride(from: 20_000 + Int.random(in: 0..<2000) * 10, to: 60_000, by: 97) {
+        let ephemeral = Self.ephemeralRange()
+        let below = Array(stride(from: 10_000, to: ephemeral.lowerBound - 60, by: 97))
+        let start = below.isEmpty ? 0 : Int.random(in: 0..<below.count)
+        let above = Array(stride(from: ephemeral.upperBound + 1, to: 65_400, by: 97))
+        for base in Array(below[start...] + below[..<start]) + above {
             let wanted = Array(base..<(base + shards)) + Array((base + 50)..<(base + 50 + shards))
             if wanted.allSatisfy({ !pair.contains($0) && canBind($0) }) { return (pair[0], pair[1], base, base + 50) }
         }
         throw ProcessFailure("no free block of ports")
+    }
+
+    /// `net.ipv4.ip_local_port_range` (Linux's default when unreadable).
+    static func ephemeralRange() -> ClosedRange<Int> {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] <= bounds[1] else { return 32_768...60_999 }
+        return bounds[0]...bounds[1]
     }
 
     @Test func upServesRoomsThroughTheProxyAndStopsOnSIGTERM() async throws {
