@@ -9,7 +9,7 @@ public struct ProxyBenchOptions: Sendable {
     public var warmup = 1.0
     public var repeats = 3
     public var idle = 10_000
-    public var handshakes = 5_000
+    public var handshakes = 30_000
     public var handshakesInFlight = 100
     /// Idle connections opened per second at most (0: as fast as they complete).
     public var idleOpenRate = 1_500

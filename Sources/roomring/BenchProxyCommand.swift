@@ -69,8 +69,8 @@ struct ProxyBenchCommand: AsyncParsableCommand {
     @Option(help: "Idle connections for the memory figure (0 skips it).")
     var idle: Int = 10_000
 
-    @Option(help: "WebSocket handshakes for the connection-rate figure.")
-    var handshakes: Int = 5_000
+    @Option(help: "WebSocket handshakes per target for the connection-rate figure: enough for a sustained rate.")
+    var handshakes: Int = 30_000
 
     @Option(help: "Targets, comma-separated, from: direct, roomring, haproxy (default: all three).",
             transform: { text in
