@@ -173,6 +173,7 @@ extension TunnelLoop {
         {
             return closeTunnel(tunnel)
         }
+        if moved { tunnel.active = true }
         readResponse(tunnel, setup)
     }
 
@@ -192,6 +193,7 @@ extension TunnelLoop {
                 return badGateway(tunnel, "shard \(tunnel.shard) failed: \(SystemCallError("read"))")
             }
             if count < scratch.count, !tunnel.backend.peerClosing { tunnel.backend.readable = false }
+            tunnel.active = true
             let searchFrom = setup.response.count
             setup.response.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
             if let end = ResponseHeadScan.headEnd(setup.response, searchingFrom: searchFrom) {
@@ -201,6 +203,13 @@ extension TunnelLoop {
                 return badGateway(tunnel, "shard \(tunnel.shard) sent a response head over 16 KiB")
             }
         }
+    }
+
+    func shardTimedOut(_ tunnel: Tunnel) {
+        release(tunnel.backend.fd)
+        tunnel.backend = Tunnel.Side(fd: -1)
+        fail(tunnel, status: 504, code: "shard_timeout",
+             message: "shard \(tunnel.shard) sent no answer within \(proxy.configuration.idleTunnelTimeout) s")
     }
 
     private func badGateway(_ tunnel: Tunnel, _ message: String) {

@@ -270,18 +270,25 @@ final class TunnelLoop {
         return tunnel
     }
 
+    /// Closes spliced tunnels idle for the idle timeout, and answers `504` to requests whose shard has sent
+    /// nothing for as long (a shard that accepts and then hangs would otherwise hold its clients for ever; a
+    /// healthy shard answers within seconds, a publish at most after the handoff wait).
     private func sweepIdleTunnels() {
         for (fd, slot) in slots.enumerated() {
-            guard let tunnel = slot, tunnel.client.fd == Int32(fd), tunnel.phase == .spliced else { continue }
+            guard let tunnel = slot, tunnel.client.fd == Int32(fd),
+                tunnel.phase == .spliced || tunnel.phase == .awaitingResponse else { continue }
             if tunnel.active {
                 tunnel.active = false
                 tunnel.quietSweeps = 0
+                continue
+            }
+            tunnel.quietSweeps += 1
+            guard tunnel.quietSweeps >= Self.quietSweepsToClose else { continue }
+            if tunnel.phase == .spliced {
+                logger.debug("idle tunnel closed", metadata: ["shard": "\(tunnel.shard)"])
+                closeTunnel(tunnel)
             } else {
-                tunnel.quietSweeps += 1
-                if tunnel.quietSweeps >= Self.quietSweepsToClose {
-                    logger.debug("idle tunnel closed", metadata: ["shard": "\(tunnel.shard)"])
-                    closeTunnel(tunnel)
-                }
+                shardTimedOut(tunnel)
             }
         }
     }

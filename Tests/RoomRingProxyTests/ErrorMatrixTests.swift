@@ -44,6 +44,22 @@ extension ProxyTests {
             }
         }
 
+        /// A client still sending a head far over the limit (a megabyte) when the proxy answers reads the whole
+        /// `431`, and the proxy goes on serving. (The proxy closes with the rest unread, so the kernel resets the
+        /// connection; a Linux client still reads what arrived before the reset.)
+        @Test(.timeLimit(.minutes(1)))
+        func aClientStillSendingReadsTheWholeAnswer() async throws {
+            try await TestFleet.with { fleet in
+                for _ in 0..<20 {
+                    let endless = Array("GET /rooms/big HTTP/1.1\r\nHost: a\r\nX-Filler: ".utf8)
+                        + [UInt8](repeating: UInt8(ascii: "a"), count: 1 << 20)
+                    let (response, _, bytes) = try await RawClient.exchange(port: fleet.proxy.port, endless)
+                    #expect(response?.status == 431, "got \(bytes.count) bytes: \(String(decoding: bytes.prefix(120), as: UTF8.self))")
+                }
+                try await fleet.expectWorkingRoundTrip()
+            }
+        }
+
         @Test(.timeLimit(.minutes(1)))
         func slowHeadGets408AfterTheHeadTimeout() async throws {
             try await TestFleet.with(proxy: { $0.headTimeout = 0.3 }) { fleet in
