@@ -270,16 +270,8 @@ public struct RequestHeadParser: Sendable {
 
     /// Whether a field's name is `lowercase`, ignoring ASCII case.
     private func named(_ field: Field, _ lowercase: StaticString) -> Bool {
-        guard field.name.count == lowercase.utf8CodeUnitCount else { return false }
-        var i = field.name.lowerBound
-        for byte in UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount) {
-            let c = buffer[i]
-            guard c == byte || (c | 0x20 == byte && byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) else {
-                return false
-            }
-            i += 1
-        }
-        return true
+        asciiCaseInsensitiveEqual(buffer[field.name],
+                                  UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
     }
 
     /// Validates a request line (without its CRLF) and finds its parts.

@@ -152,8 +152,7 @@ extension TunnelLoop {
     }
 
     func connectFailed(_ tunnel: Tunnel, reason: String) {
-        release(tunnel.backend.fd)
-        tunnel.backend = Tunnel.Side(fd: -1)
+        dropBackend(tunnel)
         proxy.metrics.connectFailures.increment()
         let shard = proxy.ring.document.shard(id: tunnel.shard)
         let address = shard?.address ?? "?"
@@ -206,15 +205,13 @@ extension TunnelLoop {
     }
 
     func shardTimedOut(_ tunnel: Tunnel) {
-        release(tunnel.backend.fd)
-        tunnel.backend = Tunnel.Side(fd: -1)
+        dropBackend(tunnel)
         fail(tunnel, status: 504, code: "shard_timeout",
              message: "shard \(tunnel.shard) sent no answer within \(proxy.configuration.idleTunnelTimeout) s")
     }
 
     private func badGateway(_ tunnel: Tunnel, _ message: String) {
-        release(tunnel.backend.fd)
-        tunnel.backend = Tunnel.Side(fd: -1)
+        dropBackend(tunnel)
         fail(tunnel, status: 502, code: "bad_gateway", message: message)
     }
 
@@ -237,8 +234,7 @@ extension TunnelLoop {
         proxy.metrics.misdirectedRetries.increment()
         logger.notice("shard has a newer ring; retrying once", metadata: metadata(tunnel, [
             "shard": "\(tunnel.shard)", "shard_epoch": "\(shardEpoch)", "routed_epoch": "\(setup.routedEpoch)"]))
-        release(tunnel.backend.fd)
-        tunnel.backend = Tunnel.Side(fd: -1)
+        dropBackend(tunnel)
         tunnel.phase = .fetchingRing
         let (handle, proxy, shard, fd, serial) = (self.handle, self.proxy, tunnel.shard, tunnel.client.fd, tunnel.serial)
         let fetch = shardEpoch > proxy.ring.epoch

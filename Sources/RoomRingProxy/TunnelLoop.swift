@@ -253,6 +253,12 @@ final class TunnelLoop {
         closing.append(fd)
     }
 
+    /// Closes the shard side of a tunnel still being set up (to answer the client, or to try another shard).
+    func dropBackend(_ tunnel: Tunnel) {
+        release(tunnel.backend.fd)
+        tunnel.backend = Tunnel.Side(fd: -1)
+    }
+
     /// Closes both sides of `tunnel`, once.
     func closeTunnel(_ tunnel: Tunnel) {
         guard tunnel.phase != .closed else { return }

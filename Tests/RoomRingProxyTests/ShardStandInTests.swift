@@ -8,59 +8,60 @@ import Synchronization
 import Testing
 
 extension ProxyTests {
-    /// Answers `200 ok` and closes: what a listener in a shard's place tells the proxy's health checks.
-    static func answerOK(_ context: ChannelHandlerContext) {
-        let channel = context.channel
-        let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-        context.writeAndFlush(NIOAny(ByteBuffer(string: answer))).whenComplete { _ in channel.close(promise: nil) }
+    /// A listener in a shard's place: hands each request head to `onHead`, then answers `200 ok` and closes when
+    /// that returns true (health checks must pass), or never answers.
+    final class StandInShard: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        private let onHead: @Sendable (String) -> Bool
+        private var received: [UInt8] = []
+
+        init(onHead: @escaping @Sendable (String) -> Bool) { self.onHead = onHead }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            received += buffer.readBytes(length: buffer.readableBytes) ?? []
+            guard let end = ResponseHeadScan.headEnd(received, searchingFrom: 0),
+                onHead(String(decoding: received[..<end], as: UTF8.self)) else { return }
+            let channel = context.channel
+            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            context.writeAndFlush(NIOAny(ByteBuffer(string: answer))).whenComplete { _ in channel.close(promise: nil) }
+        }
+
+        /// Listens on a free loopback port; the caller closes the listener.
+        static func listen(_ onHead: @escaping @Sendable (String) -> Bool) async throws -> (listener: any Channel, port: Int) {
+            let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(StandInShard(onHead: onHead))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            guard let port = listener.localAddress?.port else {
+                try? await listener.close()
+                throw TestFailure("stand-in shard has no port")
+            }
+            return (listener, port)
+        }
     }
 
     /// What the shard receives: the client's head with `X-Forwarded-For` and `X-Request-ID` added, observed on a
     /// loopback listener standing in the shard's place.
     @Suite struct ForwardedHeads {
-        /// Records every request head it gets and answers `200 ok`, so health checks pass too.
+        /// Every request head a stand-in shard got, health checks left out.
         final class Heads: Sendable {
             let list = Mutex<[String]>([])
-        }
-
-        final class HeadRecorder: ChannelInboundHandler {
-            typealias InboundIn = ByteBuffer
-            let heads: Heads
-            private var received: [UInt8] = []
-
-            init(heads: Heads) { self.heads = heads }
-
-            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-                var buffer = unwrapInboundIn(data)
-                received += buffer.readBytes(length: buffer.readableBytes) ?? []
-                guard let end = ResponseHeadScan.headEnd(received, searchingFrom: 0) else { return }
-                let head = String(decoding: received[..<end], as: UTF8.self)
-                if !head.hasPrefix("GET /healthz") { heads.list.withLock { $0.append(head) } }
-                ProxyTests.answerOK(context)
-            }
         }
 
         @Test(.timeLimit(.minutes(1)))
         func theShardGetsTheClientsHeadWithTwoHeadersAdded() async throws {
             let recorded = Heads()
-            let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(HeadRecorder(heads: recorded))
-                    }
-                }
-                .bind(host: "127.0.0.1", port: 0).get()
-            defer { listener.close(promise: Optional<EventLoopPromise<Void>>.none) }
-            let port = try #require(listener.localAddress?.port)
+            let (listener, port) = try await StandInShard.listen { head in
+                if !head.hasPrefix("GET /healthz") { recorded.list.withLock { $0.append(head) } }
+                return true
+            }
+            defer { listener.close(promise: nil) }
             try await TestFleet.with { fleet in
-                var ring = fleet.ring
-                ring.epoch = 3
-                ring.shards = ring.shards.map { shard in
-                    var shard = shard
-                    shard.address = "127.0.0.1:\(port)"
-                    return shard
-                }
-                try fleet.proxy.context.install(ring)
+                try fleet.proxy.context.install(fleet.ring.readdressed(epoch: 3) { _ in "127.0.0.1:\(port)" })
                 func forward(_ head: String) async throws -> String {
                     recorded.list.withLock { $0 = [] }
                     let answer = try await RawClient.exchange(port: fleet.proxy.port, Array(head.utf8))
@@ -91,33 +92,14 @@ extension ProxyTests {
     /// A shard that accepts a request and never answers: the client gets `504` after the idle timeout instead of
     /// waiting for ever, and the proxy goes on serving.
     @Suite struct HungShards {
-        /// Answers health checks; takes every other request and never answers it.
-        final class Hang: ChannelInboundHandler {
-            typealias InboundIn = ByteBuffer
-            private var received: [UInt8] = []
-
-            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-                var buffer = unwrapInboundIn(data)
-                received += buffer.readBytes(length: buffer.readableBytes) ?? []
-                guard ResponseHeadScan.headEnd(received, searchingFrom: 0) != nil,
-                    received.starts(with: "GET /healthz".utf8) else { return }
-                ProxyTests.answerOK(context)
-            }
-        }
-
         @Test(.timeLimit(.minutes(1)))
         func aShardThatNeverAnswersGets504AfterTheIdleTimeout() async throws {
-            let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Hang()) }
-                }
-                .bind(host: "127.0.0.1", port: 0).get()
-            defer { listener.close(promise: Optional<EventLoopPromise<Void>>.none) }
-            let port = try #require(listener.localAddress?.port)
+            // Health checks are answered; every other request is taken and never answered.
+            let (listener, port) = try await StandInShard.listen { $0.hasPrefix("GET /healthz") }
+            defer { listener.close(promise: nil) }
             try await TestFleet.with(proxy: { $0.idleTunnelTimeout = 0.4 }) { fleet in
-                var ring = fleet.ring
-                ring.epoch = 3
-                ring.shards[0].address = "127.0.0.1:\(port)"
+                let hung = fleet.ring.shards[0].id
+                let ring = fleet.ring.readdressed(epoch: 3) { $0.id == hung ? "127.0.0.1:\(port)" : $0.address }
                 try fleet.proxy.context.install(ring)
                 let room = TestFleet.room(ownedBy: ring.shards[0].id, in: ring)
                 let start = ContinuousClock.now

@@ -359,3 +359,17 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+extension RingDocument {
+    /// This ring at `epoch`, each shard's client address replaced by `address(shard)` (admin addresses kept).
+    func readdressed(epoch: UInt64, _ address: (Shard) -> String) -> RingDocument {
+        var ring = self
+        ring.epoch = epoch
+        ring.shards = shards.map { shard in
+            var shard = shard
+            shard.address = address(shard)
+            return shard
+        }
+        return ring
+    }
+}

@@ -143,13 +143,9 @@ extension ProxyTests {
         func shardsNamedByHostNameAreLookedUp() async throws {
             try await TestFleet.with { fleet in
                 let first = try? SocketAddress.makeAddressResolvingHost("localhost", port: 1)
-                var named = fleet.ring
-                named.epoch = 3
                 if case .v4 = first {
-                    named.shards = named.shards.map { shard in
-                        var shard = shard
-                        shard.address = shard.address.replacingOccurrences(of: "127.0.0.1", with: "localhost")
-                        return shard
+                    let named = fleet.ring.readdressed(epoch: 3) {
+                        $0.address.replacingOccurrences(of: "127.0.0.1", with: "localhost")
                     }
                     for shard in fleet.shards { try await TestFleet.push(named, to: shard) }
                     try fleet.proxy.context.install(named)
@@ -157,13 +153,7 @@ extension ProxyTests {
                 } else {
                     print("skipping the resolvable half: localhost does not resolve to IPv4 first here")
                 }
-                named.epoch = 4
-                named.shards = named.shards.map { shard in
-                    var shard = shard
-                    shard.address = "no-such-shard.invalid:9"
-                    return shard
-                }
-                try fleet.proxy.context.install(named)
+                try fleet.proxy.context.install(fleet.ring.readdressed(epoch: 4) { _ in "no-such-shard.invalid:9" })
                 let answer = try await RawClient.exchange(port: fleet.proxy.port,
                                                           Array(RawClient.upgradeRequest("/rooms/nowhere").utf8),
                                                           timeout: .seconds(10))
